@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from lifecycle.cli.app import main
+
+main()

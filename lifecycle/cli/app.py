@@ -1,0 +1,184 @@
+"""``lifecycle``: start the stack, train, list and promote models."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lifecycle.errors import LifecycleError
+from lifecycle.examples import EXAMPLES
+from lifecycle.settings import Settings
+from lifecycle.stack import Services, Stack, connect
+from lifecycle.workflows import CHAMPION, seed_registry, train_and_register
+from registry.uri import check_alias, check_version
+
+app = typer.Typer(
+    name="lifecycle", help="MLOps lifecycle service: registry, optimization, serving, monitoring, retraining.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)  # fmt: skip
+console = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _services() -> Iterator[Services]:
+    services = connect(Settings())
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code=1)
+
+
+def _actor() -> str:
+    return f"cli:{os.environ.get('USER', 'unknown')}"
+
+
+@app.command()
+def up(
+    seed: Annotated[
+        bool, typer.Option(help="Train and register the digits teacher if the registry is empty.")
+    ] = True,
+) -> None:
+    """Start the stack (MLflow server and UI) and keep it running until Ctrl-C."""
+    settings = Settings()
+    stack = Stack(settings)
+    stopping = threading.Event()
+    # Explicit handlers: a process started in the background inherits SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        with console.status("starting MLflow server…"):
+            started = time.perf_counter()
+            services = stack.start()
+        console.print(
+            f"MLflow UI ready at [bold]{services.registry.ui_url}[/] ({time.perf_counter() - started:.1f} s)"
+        )
+        if seed:
+            with console.status("empty registry: training and registering digits-teacher…"):
+                trained = seed_registry(services.registry)
+            if trained is not None:
+                v = trained.version
+                console.print(
+                    f"registered [bold]{v.name}[/] v{v.version} as [bold]{CHAMPION}[/]: "
+                    f"test accuracy {v.metrics['test_accuracy']:.4f}, "
+                    f"{int(v.metrics['parameter_count']):,} parameters, trained in {trained.result.seconds:.1f} s"
+                )
+        console.print(f"state: {settings.state_path}")
+        for label, url in stack.urls.items():
+            console.print(f"  {label:<12} {url}")
+        console.print("press Ctrl-C to stop")
+        while not stopping.wait(0.5):
+            pass
+    except LifecycleError as exc:
+        raise _fail(exc) from exc
+    finally:
+        with console.status("stopping…"):
+            stack.stop()
+    console.print("stopped")
+
+
+@app.command()
+def train(
+    name: Annotated[str, typer.Argument(help=f"Built-in example: {', '.join(EXAMPLES)}.")],
+    register_as: Annotated[
+        str | None, typer.Option("--as", help="Registered model name (default: NAME).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for split, initialisation and batch order.")] = 0,
+    alias: Annotated[str | None, typer.Option(help="Alias to set on the new version.")] = None,
+) -> None:
+    """Train a built-in example and register it as a new model version."""
+    try:
+        with _services() as services, console.status(f"training {name}…"):
+            trained = train_and_register(
+                services.registry, name, model_name=register_as, seed=seed, alias=alias, actor=_actor()
+            )
+    except LifecycleError as exc:
+        raise _fail(exc) from exc
+    v = trained.version
+    console.print(
+        f"registered [bold]{v.name}[/] v{v.version}: test accuracy {v.metrics['test_accuracy']:.4f} "
+        f"({trained.result.seconds:.1f} s of training)"
+    )
+
+
+@app.command()
+def examples() -> None:
+    """List the built-in examples that ``lifecycle train`` knows."""
+    for example in EXAMPLES.values():
+        console.print(f"[bold]{example.name}[/] ({example.role}, {example.dataset}): {example.description}")
+
+
+@app.command()
+def models(
+    name: Annotated[str | None, typer.Argument(help="Only this registered model.")] = None,
+) -> None:
+    """Registered models with versions, aliases, lineage and key metrics."""
+    from lifecycle.cli.render import versions_table
+
+    try:
+        with _services() as services:
+            names = [name] if name else services.registry.list_models()
+            if not names:
+                console.print(
+                    "the registry is empty; `lifecycle up` seeds it, `lifecycle train NAME` adds to it"
+                )
+            for model in names:
+                console.print(versions_table(model, services.registry.list_versions(model)))
+    except LifecycleError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="Version to promote.")],
+    alias: Annotated[str, typer.Option(help="Alias to point at VERSION.")] = CHAMPION,
+) -> None:
+    """Point an alias (default: champion) at a version."""
+    try:
+        check_version(version)
+        check_alias(alias)
+        with _services() as services:
+            before = services.registry.aliases(name).get(alias)
+            services.registry.set_alias(name, alias, version, actor=_actor())
+    except LifecycleError as exc:
+        raise _fail(exc) from exc
+    moved = f" (was v{before})" if before and before != version else ""
+    console.print(f"{name}@{alias} → v{version}{moved}")
+
+
+@app.command()
+def history(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    alias: Annotated[str | None, typer.Option(help="Only this alias.")] = None,
+) -> None:
+    """Which version held which alias, when, and who set it."""
+    from lifecycle.cli.render import history_table
+
+    try:
+        with _services() as services:
+            services.registry.reconcile_history(name)
+            console.print(history_table(name, services.history.history(name, alias)))
+    except LifecycleError as exc:
+        raise _fail(exc) from exc
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("LIFECYCLE_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
+    )
+    app()

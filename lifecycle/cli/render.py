@@ -1,0 +1,53 @@
+"""Rich tables for registry listings."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from lifecycle.db.alias_history import AliasInterval
+from registry.abc import ModelVersion
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def versions_table(name: str, versions: list[ModelVersion]) -> Table:
+    table = Table(title=f"{name}", title_justify="left")
+    for column in ("version", "aliases", "role", "recipe", "parent", "format", "precision"):
+        table.add_column(column)
+    for column in ("test acc", "params", "size", "created (UTC)"):
+        table.add_column(column, justify="right")
+    for v in versions:
+        size = v.metrics.get("onnx_size_bytes")
+        params = v.metrics.get("parameter_count")
+        table.add_row(
+            v.version,
+            ", ".join(v.aliases) or "",
+            v.tags.get("lifecycle.role", ""),
+            v.tags.get("lifecycle.recipe", ""),
+            v.tags.get("lifecycle.parent_version", ""),
+            v.tags.get("lifecycle.format", ""),
+            v.tags.get("lifecycle.precision", ""),
+            _fmt(v.metrics.get("test_accuracy"), ".4f"),
+            "–" if params is None else f"{int(params):,}",
+            "–" if size is None else f"{size / 1e6:.2f} MB",
+            v.created_at.strftime("%Y-%m-%d %H:%M:%S") if v.created_at else "",
+        )
+    return table
+
+
+def history_table(name: str, intervals: list[AliasInterval]) -> Table:
+    table = Table(title=f"alias history of {name}", title_justify="left")
+    for column in ("alias", "version", "from (UTC)", "set by", "until (UTC)", "cleared by"):
+        table.add_column(column)
+    for i in intervals:
+        table.add_row(
+            i.alias,
+            i.version,
+            i.set_at.strftime("%Y-%m-%d %H:%M:%S"),
+            i.set_by,
+            i.cleared_at.strftime("%Y-%m-%d %H:%M:%S") if i.cleared_at else "current",
+            i.cleared_by or "",
+        )
+    return table

@@ -1,0 +1,1 @@
+"""Runtime adapters: load a variant artifact and run it. Each heavy runtime is imported only in its module."""

@@ -1,0 +1,78 @@
+"""The composition root: builds the database, registry and processes from settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
+from lifecycle.db.alias_history import AliasHistory
+from lifecycle.db.locks import Locks
+from lifecycle.settings import Settings
+from registry.mlflow import MlflowModelRegistry
+from registry.server import MlflowServerProcess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What every command and process works with, wired once."""
+
+    settings: Settings
+    engine: Engine
+    history: AliasHistory
+    locks: Locks
+    registry: MlflowModelRegistry
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def connect(settings: Settings, *, check_registry: bool = True) -> Services:
+    """Open the database (migrated to head) and the registry client.
+
+    :raises RegistryUnavailableError: when ``check_registry`` and the MLflow server does not answer.
+    """
+    engine = create_db_engine(settings.database_url, echo=settings.database.echo)
+    upgrade_to_head(engine)
+    sessions = session_factory(engine)
+    history = AliasHistory(sessions)
+    registry = MlflowModelRegistry(
+        settings.tracking_uri,
+        experiment=settings.registry.experiment,
+        history=history,
+        timeout_s=settings.registry.request_timeout_s,
+    )
+    if check_registry:
+        registry.check_reachable()
+    return Services(settings, engine, history, Locks(sessions), registry)
+
+
+@dataclass
+class Stack:
+    """The processes ``lifecycle up`` runs. Later issues add serving and the control plane here."""
+
+    settings: Settings
+    mlflow: MlflowServerProcess | None = None
+    services: Services | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> Services:
+        self.settings.state_path.mkdir(parents=True, exist_ok=True)
+        if self.settings.embedded_registry:
+            self.mlflow = MlflowServerProcess.from_settings(self.settings)
+            self.mlflow.start()
+        self.services = connect(self.settings)
+        self.urls["MLflow UI"] = self.services.registry.ui_url
+        return self.services
+
+    def stop(self) -> None:
+        if self.services is not None:
+            self.services.close()
+            self.services = None
+        if self.mlflow is not None:
+            self.mlflow.stop()
+            self.mlflow = None

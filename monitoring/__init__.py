@@ -1,0 +1,1 @@
+"""Drift detection, alerts and scheduled monitor jobs (see the monitoring issue)."""

@@ -1,0 +1,137 @@
+"""The model registry interface. Dependency-free: no MLflow, no web framework."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from lifecycle.db.alias_history import AliasHistory
+from lifecycle.errors import UnknownModelError
+from lifecycle.package import TAG_ONNX_SHA256, LocalVersion, ModelPackage
+from registry.uri import check_alias, check_version, parse_model_uri
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    aliases: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    created_at: datetime | None = None
+    description: str = ""
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    @property
+    def onnx_sha256(self) -> str | None:
+        return self.tags.get(TAG_ONNX_SHA256)
+
+
+class ModelRegistry(ABC):
+    """Registered models, their versions, aliases and artifacts.
+
+    Alias changes made through this interface are also written to the alias history (when one is
+    given); changes made elsewhere (the MLflow UI) are picked up by :meth:`reconcile_history`.
+    """
+
+    def __init__(self, history: AliasHistory | None = None) -> None:
+        self._history = history
+
+    # -- reads ---------------------------------------------------------------------------------
+    @abstractmethod
+    def list_models(self) -> list[str]:
+        """Names of all registered models, sorted."""
+
+    @abstractmethod
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """All versions of ``name``, oldest first, with their aliases.
+
+        :raises UnknownModelError: when ``name`` is not registered.
+        """
+
+    @abstractmethod
+    def aliases(self, name: str) -> dict[str, str]:
+        """``{alias: version}`` of ``name``.
+
+        :raises UnknownModelError: when ``name`` is not registered.
+        """
+
+    def get_version(self, name: str, version: str | int) -> ModelVersion:
+        """:raises UnknownModelError: when the model or the version does not exist."""
+        wanted = check_version(version)
+        for candidate in self.list_versions(name):
+            if candidate.version == wanted:
+                return candidate
+        raise UnknownModelError(f"model {name!r} has no version {wanted}")
+
+    def get_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """:raises UnknownModelError: when the model does not exist or no version holds ``alias``."""
+        version = self.aliases(name).get(check_alias(alias))
+        if version is None:
+            raise UnknownModelError(f"model {name!r} has no alias {alias!r}")
+        return self.get_version(name, version)
+
+    def resolve(self, uri: str) -> ModelVersion:
+        """Resolve ``models:/name/version`` or ``models:/name@alias``."""
+        ref = parse_model_uri(uri)
+        if ref.alias is not None:
+            return self.get_by_alias(ref.name, ref.alias)
+        assert ref.version is not None
+        return self.get_version(ref.name, ref.version)
+
+    # -- writes --------------------------------------------------------------------------------
+    @abstractmethod
+    def register(self, package: ModelPackage) -> ModelVersion:
+        """Log ``package`` as a new version of ``package.name`` (creating the model if needed)."""
+
+    def set_alias(self, name: str, alias: str, version: str | int, *, actor: str) -> ModelVersion:
+        """Point ``alias`` at ``version`` (moving it if another version held it)."""
+        target = self.get_version(name, version)
+        self._set_alias(name, check_alias(alias), target.version)
+        if self._history is not None:
+            self._history.record_set(name, alias, target.version, actor)
+        return self.get_version(name, target.version)
+
+    def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
+        """Remove ``alias``. :raises UnknownModelError: when no version holds it."""
+        if check_alias(alias) not in self.aliases(name):
+            raise UnknownModelError(f"model {name!r} has no alias {alias!r}")
+        self._delete_alias(name, alias)
+        if self._history is not None:
+            self._history.record_deleted(name, alias, actor)
+
+    @abstractmethod
+    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def _set_alias(self, name: str, alias: str, version: str) -> None: ...
+
+    @abstractmethod
+    def _delete_alias(self, name: str, alias: str) -> None: ...
+
+    # -- artifacts -----------------------------------------------------------------------------
+    @abstractmethod
+    def _download(self, version: ModelVersion, dest: Path) -> LocalVersion: ...
+
+    def download(self, name: str, version: str | int, dest: Path) -> LocalVersion:
+        """Fetch a version's ONNX model and files into ``dest`` and verify the recorded sha256.
+
+        :raises ArtifactIntegrityError: when the ONNX file is not the one registered.
+        """
+        target = self.get_version(name, version)
+        local = self._download(target, dest)
+        local.verify(target.onnx_sha256)
+        return local
+
+    # -- history -------------------------------------------------------------------------------
+    def reconcile_history(self, name: str, *, actor: str = "observed") -> None:
+        """Record alias changes that happened outside this interface (e.g. in the MLflow UI)."""
+        if self._history is not None:
+            self._history.reconcile(name, self.aliases(name), actor)

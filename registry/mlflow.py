@@ -1,0 +1,228 @@
+"""``ModelRegistry`` on an MLflow tracking server (the only module that imports ``mlflow``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.onnx
+import numpy as np
+import onnx
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import Schema
+from mlflow.types import TensorSpec as MlflowTensorSpec
+
+from lifecycle.contract import ModelContract
+from lifecycle.db.alias_history import AliasHistory
+from lifecycle.errors import LifecycleError, RegistryUnavailableError, UnknownModelError
+from lifecycle.package import ONNX_FILE, TAG_RUN_ID, LocalVersion, ModelPackage
+from registry.abc import ModelRegistry, ModelVersion
+from registry.server import is_healthy
+from registry.uri import check_version
+
+log = logging.getLogger(__name__)
+
+# The fluent API (mlflow.start_run, mlflow.onnx.log_model) reads a process-global tracking URI.
+_FLUENT_LOCK = threading.Lock()
+
+
+class MlflowModelRegistry(ModelRegistry):
+    def __init__(
+        self,
+        tracking_uri: str,
+        *,
+        experiment: str = "lifecycle",
+        history: AliasHistory | None = None,
+        timeout_s: float = 30.0,
+        max_retries: int = 2,
+    ) -> None:
+        super().__init__(history)
+        self.tracking_uri = tracking_uri.rstrip("/")
+        self.experiment = experiment
+        # MLflow's client retries failed calls with back-off for minutes by default (7 retries);
+        # a control plane must notice an unreachable registry in seconds.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(max_retries))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(timeout_s)))
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    # -- connectivity --------------------------------------------------------------------------
+    def check_reachable(self) -> None:
+        """:raises RegistryUnavailableError: when the tracking server does not answer ``/health``."""
+        if self.tracking_uri.startswith(("http://", "https://")) and not is_healthy(self.tracking_uri):
+            raise RegistryUnavailableError(
+                f"MLflow server at {self.tracking_uri} is not reachable; start the stack with "
+                "`lifecycle up`, or point LIFECYCLE_REGISTRY_TRACKING_URI at a running server"
+            )
+
+    @property
+    def ui_url(self) -> str:
+        return self.tracking_uri
+
+    # -- reads ---------------------------------------------------------------------------------
+    def list_models(self) -> list[str]:
+        with self._errors():
+            return sorted(m.name for m in _paged(self._client.search_registered_models))
+
+    def aliases(self, name: str) -> dict[str, str]:
+        with self._errors(name):
+            return {alias: str(v) for alias, v in self._client.get_registered_model(name).aliases.items()}
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        aliases = self.aliases(name)
+        with self._errors(name):
+            found = list(_paged(self._client.search_model_versions, f"name = '{_quote(name)}'"))
+        found.sort(key=lambda mv: int(mv.version))
+        return [self._to_version(mv, aliases) for mv in found]
+
+    def get_version(self, name: str, version: str | int) -> ModelVersion:
+        wanted = check_version(version)
+        aliases = self.aliases(name)
+        with self._errors(name, wanted):
+            mv = self._client.get_model_version(name, wanted)
+        return self._to_version(mv, aliases)
+
+    # -- writes --------------------------------------------------------------------------------
+    def register(self, package: ModelPackage) -> ModelVersion:
+        with self._errors(package.name), _FLUENT_LOCK, tempfile.TemporaryDirectory() as tmp:
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            extra_files = []
+            for filename, data in package.files.items():
+                path = Path(tmp) / filename
+                path.write_bytes(data)
+                extra_files.append(str(path))
+            with mlflow.start_run(
+                experiment_id=self._experiment_id(), run_name=f"register-{package.name}"
+            ) as run:
+                mlflow.log_params(package.params)
+                mlflow.log_metrics(package.metrics)
+                mlflow.set_tags(package.tags)
+                info = mlflow.onnx.log_model(
+                    onnx_model=onnx.load_model_from_string(package.onnx_model),
+                    name="model",
+                    registered_model_name=package.name,
+                    signature=_signature(package.contract),
+                    save_as_external_data=False,
+                    onnx_execution_providers=["CPUExecutionProvider"],
+                    extra_files=extra_files,
+                )
+            version = str(info.registered_model_version)
+            for key, value in {**package.tags, TAG_RUN_ID: run.info.run_id}.items():
+                self._client.set_model_version_tag(package.name, version, key, value)
+            if package.description:
+                self._client.update_model_version(package.name, version, package.description)
+        log.info("registered %s version %s (run %s)", package.name, version, run.info.run_id)
+        return self.get_version(package.name, version)
+
+    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        with self._errors(name, version):
+            self._client.set_model_version_tag(name, check_version(version), key, value)
+
+    def _set_alias(self, name: str, alias: str, version: str) -> None:
+        with self._errors(name, version):
+            self._client.set_registered_model_alias(name, alias, version)
+
+    def _delete_alias(self, name: str, alias: str) -> None:
+        with self._errors(name):
+            self._client.delete_registered_model_alias(name, alias)
+
+    def _download(self, version: ModelVersion, dest: Path) -> LocalVersion:
+        dest.mkdir(parents=True, exist_ok=True)
+        with self._errors(version.name, version.version):
+            root = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=version.uri,
+                    dst_path=str(dest),
+                    tracking_uri=self.tracking_uri,
+                    registry_uri=self.tracking_uri,
+                )
+            )
+        return LocalVersion(version.name, version.version, root / ONNX_FILE, root / "extra_files")
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _experiment_id(self) -> str:
+        existing = self._client.get_experiment_by_name(self.experiment)
+        if existing is not None:
+            return str(existing.experiment_id)
+        return str(self._client.create_experiment(self.experiment))
+
+    def _to_version(self, mv: Any, aliases: dict[str, str]) -> ModelVersion:
+        tags = {str(k): str(v) for k, v in (mv.tags or {}).items()}
+        run_id = tags.get(TAG_RUN_ID) or mv.run_id or None
+        metrics: dict[str, float] = {}
+        if run_id:
+            try:
+                metrics = dict(self._client.get_run(run_id).data.metrics)
+            except MlflowException:
+                log.warning("run %s of %s v%s is gone; metrics unavailable", run_id, mv.name, mv.version)
+        version = str(mv.version)
+        return ModelVersion(
+            name=mv.name,
+            version=version,
+            aliases=tuple(sorted(a for a, v in aliases.items() if v == version)),
+            tags=tags,
+            metrics=metrics,
+            run_id=run_id,
+            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
+            description=mv.description or "",
+        )
+
+    @contextmanager
+    def _errors(self, name: str | None = None, version: str | None = None) -> Iterator[None]:
+        """Translate MLflow's exceptions into ours, naming what was asked for."""
+        try:
+            yield
+        except LifecycleError:
+            raise
+        except MlflowException as exc:
+            code = getattr(exc, "error_code", "")
+            if code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower():
+                what = f"model {name!r}" + (f" version {version}" if version else "")
+                raise UnknownModelError(
+                    f"{what} does not exist in the registry at {self.tracking_uri}"
+                ) from exc
+            if code in ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR") or "Max retries" in str(exc):
+                raise RegistryUnavailableError(f"MLflow at {self.tracking_uri} failed: {exc}") from exc
+            raise
+        except (ConnectionError, OSError) as exc:
+            raise RegistryUnavailableError(f"MLflow at {self.tracking_uri} is not reachable: {exc}") from exc
+
+
+def _signature(contract: ModelContract) -> ModelSignature:
+    return ModelSignature(
+        inputs=Schema(
+            [MlflowTensorSpec(np.dtype("float32"), (-1, contract.n_features), contract.input.name)]
+        ),
+        outputs=Schema(
+            [MlflowTensorSpec(np.dtype("float32"), (-1, contract.n_classes), contract.output.name)]
+        ),
+    )
+
+
+def _paged(search: Any, filter_string: str | None = None) -> Iterator[Any]:
+    token = None
+    while True:
+        page = (
+            search(filter_string=filter_string, page_token=token)
+            if filter_string
+            else search(page_token=token)
+        )
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _quote(name: str) -> str:
+    return name.replace("'", "\\'")

@@ -1,0 +1,1 @@
+"""Distillation trainer and the retrain pipeline (see the retraining issue)."""

@@ -1,0 +1,69 @@
+"""`lifecycle up` on an empty state directory: MLflow UI up, digits teacher trained and champion."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from registry.mlflow import MlflowModelRegistry
+from tests.conftest import free_port
+
+
+def _wait_for(process: subprocess.Popen[str], log: Path, text: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in log.read_text():
+            return
+        if process.poll() is not None:
+            pytest.fail(f"lifecycle up exited with {process.returncode}:\n{log.read_text()}")
+        time.sleep(0.5)
+    pytest.fail(f"{text!r} not printed within {timeout_s} s:\n{log.read_text()}")
+
+
+@pytest.mark.slow
+def test_up_seeds_the_registry_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "LIFECYCLE_STATE_DIR": str(tmp_path / "state"),
+        "LIFECYCLE_REGISTRY_PORT": str(port),
+        "COLUMNS": "200",
+    }
+    env.pop("LIFECYCLE_REGISTRY_TRACKING_URI", None)
+    log = tmp_path / "up.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lifecycle", "up"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        _wait_for(process, log, "press Ctrl-C to stop", timeout_s=300)
+        output = " ".join(log.read_text().split())
+        url = f"http://127.0.0.1:{port}"
+        assert f"MLflow UI ready at {url}" in output
+        assert "registered digits-teacher v1 as champion" in output
+        assert httpx.get(url, timeout=5).status_code == 200  # the UI itself
+
+        champion = MlflowModelRegistry(url).get_by_alias("digits-teacher", "champion")
+        assert champion.version == "1"
+        assert champion.metrics["test_accuracy"] >= 0.97
+        assert 1_000_000 <= champion.metrics["parameter_count"] <= 3_000_000
+        assert champion.tags["lifecycle.role"] == "teacher"
+        assert (tmp_path / "state" / "mlflow.db").exists() and (tmp_path / "state" / "lifecycle.db").exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+    assert code == 0, log.read_text()
+    assert "stopped" in log.read_text()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)

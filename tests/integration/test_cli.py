@@ -1,0 +1,69 @@
+"""The CLI against a real MLflow server and a real SQLite database."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lifecycle.cli.app import app
+from registry.mlflow import MlflowModelRegistry
+from registry.server import MlflowServerProcess
+from tests.conftest import free_port
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(mlflow_server: MlflowServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LIFECYCLE_REGISTRY_TRACKING_URI", mlflow_server.url)
+    monkeypatch.setenv("COLUMNS", "200")
+    return mlflow_server.url
+
+
+def test_train_list_promote_and_history(env: str) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    result = runner.invoke(app, ["train", "breast-cancer-mlp", "--as", name, "--alias", "champion"])
+    assert result.exit_code == 0, result.output
+    assert f"registered {name} v1: test accuracy 0." in result.output
+    assert runner.invoke(app, ["train", "breast-cancer-mlp", "--as", name, "--seed", "1"]).exit_code == 0
+
+    listing = runner.invoke(app, ["models", name])
+    assert listing.exit_code == 0, listing.output
+    assert "champion" in listing.output and "train" in listing.output and "fp32" in listing.output
+
+    promoted = runner.invoke(app, ["promote", name, "2"])
+    assert promoted.exit_code == 0, promoted.output
+    assert f"{name}@champion → v2 (was v1)" in promoted.output
+    assert MlflowModelRegistry(env).aliases(name) == {"champion": "2"}
+
+    hist = runner.invoke(app, ["history", name])
+    assert hist.exit_code == 0
+    assert hist.output.count("champion") == 2 and "current" in hist.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["promote", "no-such-model", "1"], "'no-such-model' does not exist"),
+        (["train", "no-such-example"], "no built-in example 'no-such-example'"),
+        (["models", "no-such-model"], "'no-such-model' does not exist"),
+        (["promote", "x", "one"], "versions are positive integers"),
+    ],
+)
+def test_errors_are_one_clear_line_and_exit_1(env: str, args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LIFECYCLE_REGISTRY_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 1
+    assert "not reachable" in result.output and "lifecycle up" in " ".join(result.output.split())
