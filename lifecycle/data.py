@@ -107,3 +107,45 @@ def load_breast_cancer_splits(seed: int = 0) -> DataSplits:
     features = tuple(str(n).replace(" ", "_") for n in bunch.feature_names)
     classes = tuple(str(n) for n in bunch.target_names)
     return split("breast-cancer", bunch.data, bunch.target, features, classes, seed=seed)
+
+
+SPLIT_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+
+def load_npz_splits(path: str, name: str, seed: int = 0) -> DataSplits:
+    """A user's arrays: either the six split arrays, or ``x`` and ``y`` to split here; optionally
+    ``feature_names`` and ``class_names``.
+
+    :raises ValueError: naming the missing keys.
+    """
+    with np.load(path, allow_pickle=False) as npz:
+        keys = set(npz.files)
+        features = tuple(str(f) for f in npz["feature_names"]) if "feature_names" in keys else None
+        classes = tuple(str(c) for c in npz["class_names"]) if "class_names" in keys else None
+        if set(SPLIT_KEYS) <= keys:
+            arrays = {k: npz[k] for k in SPLIT_KEYS}
+        elif {"x", "y"} <= keys:
+            x, y = npz["x"], npz["y"]
+            n_features = x.shape[1]
+            n_classes = int(y.max()) + 1
+            return split(
+                name, x, y, features or tuple(f"f{i}" for i in range(n_features)),
+                classes or tuple(str(i) for i in range(n_classes)), seed=seed,
+            )  # fmt: skip
+        else:
+            raise ValueError(
+                f"{path} holds {sorted(keys)}; it needs either {', '.join(SPLIT_KEYS)} or x and y"
+            )
+    n_features = arrays["x_train"].shape[1]
+    n_classes = int(max(arrays[k].max() for k in ("y_train", "y_val", "y_test"))) + 1
+    return DataSplits(
+        name=name,
+        x_train=arrays["x_train"].astype(np.float32),
+        y_train=arrays["y_train"].astype(np.int64),
+        x_val=arrays["x_val"].astype(np.float32),
+        y_val=arrays["y_val"].astype(np.int64),
+        x_test=arrays["x_test"].astype(np.float32),
+        y_test=arrays["y_test"].astype(np.int64),
+        feature_names=features or tuple(f"f{i}" for i in range(n_features)),
+        class_names=classes or tuple(str(i) for i in range(n_classes)),
+    )

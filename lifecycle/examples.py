@@ -62,10 +62,10 @@ EXAMPLES: dict[str, Example] = {
         ),
         Example(
             name="digits-student",
-            description="Small CNN on the native 8×8 digits, ~14 k parameters",
+            description="Small CNN on the native 8×8 digits, ~56 k parameters",
             dataset="digits",
             role="student",
-            architecture=lambda d: Architecture("SmallCNN", (8, d.n_classes), {"width": 16}),
+            architecture=lambda d: Architecture("SmallCNN", (8, d.n_classes), {"width": 32}),
             train_config=TrainConfig(epochs=30, lr=1e-2),
         ),
         Example(

@@ -16,11 +16,12 @@ from lifecycle.errors import UnknownModelError
 class BasicBlock(nn.Module):
     """Two 3×3 convolutions with batch norm and an identity (or 1×1 projection) shortcut."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, mid: int | None = None) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        mid = mid or c_out  # structured pruning narrows only the inner width
+        self.conv1 = nn.Conv2d(c_in, mid, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.conv2 = nn.Conv2d(mid, c_out, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
@@ -48,6 +49,7 @@ class ImageResNet(nn.Module):
         *,
         upsample_to: int = 32,
         widths: tuple[int, ...] = (32, 64, 128, 256),
+        mids: tuple[int, ...] | None = None,
         pixel_scale: float = 16.0,
     ) -> None:
         super().__init__()
@@ -59,8 +61,11 @@ class ImageResNet(nn.Module):
         )
         blocks: list[nn.Module] = []
         c_in = widths[0]
+        inner = mids or widths
+        if len(inner) != len(widths):
+            raise ValueError(f"mids {mids} must have one entry per stage ({len(widths)})")
         for i, width in enumerate(widths):
-            blocks.append(BasicBlock(c_in, width, stride=1 if i == 0 else 2))
+            blocks.append(BasicBlock(c_in, width, stride=1 if i == 0 else 2, mid=inner[i]))
             c_in = width
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(c_in, n_classes)

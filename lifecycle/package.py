@@ -8,12 +8,18 @@ Layout of a version's ``lifecycle/`` artifact folder (beside the MLflow ONNX mod
 - ``data.npz``            the train/val/test arrays used to calibrate, evaluate and retrain
 - ``weights.safetensors`` training weights (torch models only; never a pickled module)
 - ``architecture.json``   how to rebuild the network before loading the weights
+- ``manifest.json``       the artifact's format and the sha256 of each model file
+
+The model files themselves (``model.onnx``, or ``model.xml`` + ``model.bin`` for OpenVINO) sit at
+the root of the version's model folder. Their combined sha256 is also the version tag
+``lifecycle.artifact_sha256``, which a download is checked against before anything loads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +35,22 @@ REFERENCE_FILE = "reference.npz"
 DATA_FILE = "data.npz"
 WEIGHTS_FILE = "weights.safetensors"
 ARCHITECTURE_FILE = "architecture.json"
+MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "model.onnx"
+FORMATS = {"onnx": (ONNX_FILE,), "openvino": ("model.xml", "model.bin")}
 
 TAG_PREFIX = "lifecycle."
-TAG_ONNX_SHA256 = "lifecycle.onnx_sha256"
+TAG_ARTIFACT_SHA256 = "lifecycle.artifact_sha256"
 TAG_RUN_ID = "lifecycle.run_id"
+
+
+def artifact_sha256(model_files: dict[str, bytes]) -> str:
+    """sha256 of a single model file, or of the sorted ``name:sha256`` lines of several."""
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in model_files.items()}
+    if len(digests) == 1:
+        return next(iter(digests.values()))
+    lines = "".join(f"{name}:{digest}\n" for name, digest in sorted(digests.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -41,17 +58,37 @@ class ModelPackage:
     """Everything needed to register one model version."""
 
     name: str
-    onnx_model: bytes
+    model_files: dict[str, bytes]
+    """The runtime artifact: ``{"model.onnx": ...}`` or ``{"model.xml": ..., "model.bin": ...}``."""
     contract: ModelContract
     files: dict[str, bytes]
+    """Our files (contract, reference, data, weights, manifest), stored under ``extra_files/``."""
+    format: str = "onnx"
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
 
+    def __post_init__(self) -> None:
+        expected = FORMATS.get(self.format)
+        if expected is None:
+            raise ValueError(f"format {self.format!r} is not one of {sorted(FORMATS)}")
+        if set(self.model_files) != set(expected):
+            raise ValueError(f"a {self.format} package holds {expected}, got {sorted(self.model_files)}")
+
     @property
-    def onnx_sha256(self) -> str:
-        return hashlib.sha256(self.onnx_model).hexdigest()
+    def onnx_model(self) -> bytes:
+        if self.format != "onnx":
+            raise ValueError(f"{self.name} is a {self.format} package, not ONNX")
+        return self.model_files[ONNX_FILE]
+
+    @property
+    def artifact_sha256(self) -> str:
+        return artifact_sha256(self.model_files)
+
+    def manifest(self) -> bytes:
+        digests = {n: hashlib.sha256(d).hexdigest() for n, d in sorted(self.model_files.items())}
+        return json.dumps({"format": self.format, "files": digests}, indent=2).encode()
 
 
 def npz_bytes(**arrays: NDArray[np.generic]) -> bytes:
@@ -80,23 +117,40 @@ class Reference:
 
 @dataclass(frozen=True)
 class LocalVersion:
-    """A downloaded model version: ONNX file plus the ``lifecycle/`` folder, checksum verified."""
+    """A downloaded model version: model files at ``model_dir``, our files in ``files_dir``."""
 
     name: str
     version: str
-    onnx_path: Path
+    model_dir: Path
     files_dir: Path
 
+    @property
+    def format(self) -> str:
+        manifest = self.files_dir / MANIFEST_FILE
+        return str(json.loads(manifest.read_text())["format"]) if manifest.exists() else "onnx"
+
+    @property
+    def model_paths(self) -> dict[str, Path]:
+        return {name: self.model_dir / name for name in FORMATS[self.format]}
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.model_dir / ONNX_FILE
+
     def verify(self, expected_sha256: str | None) -> None:
-        """:raises ArtifactIntegrityError: when the ONNX file is not the one registered."""
+        """:raises ArtifactIntegrityError: when the model files are not the ones registered."""
         if not expected_sha256:
             raise ArtifactIntegrityError(
-                f"{self.name} v{self.version} has no {TAG_ONNX_SHA256} tag; refusing an unverifiable artifact"
+                f"{self.name} v{self.version} has no {TAG_ARTIFACT_SHA256} tag; refusing an unverifiable artifact"
             )
-        actual = hashlib.sha256(self.onnx_path.read_bytes()).hexdigest()
+        paths = self.model_paths
+        missing = [n for n, p in paths.items() if not p.exists()]
+        if missing:
+            raise ArtifactIntegrityError(f"{self.name} v{self.version}: model file(s) {missing} missing")
+        actual = artifact_sha256({n: p.read_bytes() for n, p in paths.items()})
         if actual != expected_sha256:
             raise ArtifactIntegrityError(
-                f"{self.name} v{self.version}: {self.onnx_path.name} has sha256 {actual[:12]}…, "
+                f"{self.name} v{self.version}: model files have sha256 {actual[:12]}…, "
                 f"registration recorded {expected_sha256[:12]}…"
             )
 

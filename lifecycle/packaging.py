@@ -18,8 +18,10 @@ from lifecycle.package import (
     ARCHITECTURE_FILE,
     CONTRACT_FILE,
     DATA_FILE,
+    MANIFEST_FILE,
+    ONNX_FILE,
     REFERENCE_FILE,
-    TAG_ONNX_SHA256,
+    TAG_ARTIFACT_SHA256,
     WEIGHTS_FILE,
     LocalVersion,
     ModelPackage,
@@ -89,16 +91,16 @@ def package_onnx_model(
             data.feature_names, data.class_names, input_name=runner.input_name
         )
     val_logits = runner.run_batched(data.x_val)
-    test_logits = runner.run_batched(data.x_test)
-    _check_outputs(name, contract, test_logits)
+    split_logits = runner.run_batched(data.x_test)
+    _check_outputs(name, contract, split_logits)
     measured = {
-        "test_accuracy": accuracy(test_logits, data.y_test),
+        "test_accuracy": accuracy(split_logits, data.y_test),
         "val_accuracy": accuracy(val_logits, data.y_val),
         "onnx_size_bytes": float(len(onnx_model)),
     }
-    return ModelPackage(
+    package = ModelPackage(
         name=name,
-        onnx_model=onnx_model,
+        model_files={ONNX_FILE: onnx_model},
         contract=contract,
         files={
             CONTRACT_FILE: contract.to_json().encode(),
@@ -107,9 +109,11 @@ def package_onnx_model(
         },
         metrics={**measured, **(metrics or {})},
         params={"dataset": data.name, "data_fingerprint": data.fingerprint(), **(params or {})},
-        tags={TAG_ONNX_SHA256: sha256_hex(onnx_model), **(tags or {})},
+        tags={TAG_ARTIFACT_SHA256: sha256_hex(onnx_model), **(tags or {})},
         description=description,
     )
+    package.files[MANIFEST_FILE] = package.manifest()
+    return package
 
 
 def _check_outputs(name: str, contract: ModelContract, logits: NDArray[np.float32]) -> None:
@@ -131,4 +135,4 @@ def load_torch_model(local: LocalVersion) -> nn.Module:
     return module.eval()
 
 
-__all__ = ["TAG_ONNX_SHA256", "load_torch_model", "package_onnx_model", "package_torch_model"]
+__all__ = ["load_torch_model", "package_onnx_model", "package_torch_model"]

@@ -76,3 +76,39 @@ def seed_registry(registry: ModelRegistry, *, seed: int = 0, actor: str = "lifec
     if registry.list_models():
         return None
     return train_and_register(registry, SEED_MODEL, seed=seed, alias=CHAMPION, actor=actor)
+
+
+def register_onnx_file(
+    registry: ModelRegistry,
+    name: str,
+    onnx_path: str,
+    data_path: str,
+    *,
+    alias: str | None = None,
+    actor: str = "cli",
+) -> ModelVersion:
+    """Register a user's ONNX classifier with the arrays used to calibrate and evaluate it."""
+    from pathlib import Path
+
+    from lifecycle.data import load_npz_splits
+    from lifecycle.packaging import package_onnx_model
+
+    data = load_npz_splits(data_path, name)
+    package = package_onnx_model(
+        name,
+        Path(onnx_path).read_bytes(),
+        data,
+        tags={
+            "lifecycle.role": "model",
+            "lifecycle.recipe": "import",
+            "lifecycle.format": "onnx",
+            "lifecycle.precision": "fp32",
+            "lifecycle.runtime": "onnxruntime",
+            "lifecycle.source_file": Path(onnx_path).name,
+        },
+        description=f"imported from {Path(onnx_path).name}",
+    )
+    version = registry.register(package)
+    if alias is not None:
+        version = registry.set_alias(name, alias, version.version, actor=actor)
+    return version

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.errors import UnknownModelError
-from lifecycle.package import TAG_ONNX_SHA256, LocalVersion, ModelPackage
+from lifecycle.package import TAG_ARTIFACT_SHA256, LocalVersion, ModelPackage
 from registry.uri import check_alias, check_version, parse_model_uri
 
 
@@ -30,8 +30,8 @@ class ModelVersion:
         return f"models:/{self.name}/{self.version}"
 
     @property
-    def onnx_sha256(self) -> str | None:
-        return self.tags.get(TAG_ONNX_SHA256)
+    def artifact_sha256(self) -> str | None:
+        return self.tags.get(TAG_ARTIFACT_SHA256)
 
 
 class ModelRegistry(ABC):
@@ -88,8 +88,12 @@ class ModelRegistry(ABC):
 
     # -- writes --------------------------------------------------------------------------------
     @abstractmethod
-    def register(self, package: ModelPackage) -> ModelVersion:
-        """Log ``package`` as a new version of ``package.name`` (creating the model if needed)."""
+    def register(self, package: ModelPackage, *, run_id: str | None = None) -> ModelVersion:
+        """Log ``package`` as a new version of ``package.name`` (creating the model if needed).
+
+        With ``run_id``, the model is logged inside that existing run (an optimization child run),
+        which already holds the params and metrics; otherwise a registration run is created.
+        """
 
     def set_alias(self, name: str, alias: str, version: str | int, *, actor: str) -> ModelVersion:
         """Point ``alias`` at ``version`` (moving it if another version held it)."""
@@ -121,13 +125,13 @@ class ModelRegistry(ABC):
     def _download(self, version: ModelVersion, dest: Path) -> LocalVersion: ...
 
     def download(self, name: str, version: str | int, dest: Path) -> LocalVersion:
-        """Fetch a version's ONNX model and files into ``dest`` and verify the recorded sha256.
+        """Fetch a version's model files and our files into ``dest`` and verify the recorded sha256.
 
-        :raises ArtifactIntegrityError: when the ONNX file is not the one registered.
+        :raises ArtifactIntegrityError: when the model files are not the ones registered.
         """
         target = self.get_version(name, version)
         local = self._download(target, dest)
-        local.verify(target.onnx_sha256)
+        local.verify(target.artifact_sha256)
         return local
 
     # -- history -------------------------------------------------------------------------------
@@ -135,3 +139,32 @@ class ModelRegistry(ABC):
         """Record alias changes that happened outside this interface (e.g. in the MLflow UI)."""
         if self._history is not None:
             self._history.reconcile(name, self.aliases(name), actor)
+
+
+class RunTracker(ABC):
+    """Experiment runs: params, metrics, tags and artifacts, nested under a parent run."""
+
+    @abstractmethod
+    def start_run(
+        self, name: str, *, parent_run_id: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str:
+        """Create a run (a child of ``parent_run_id`` when given) and return its id."""
+
+    @abstractmethod
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None: ...
+
+    @abstractmethod
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None: ...
+
+    @abstractmethod
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None: ...
+
+    @abstractmethod
+    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None: ...
+
+    @abstractmethod
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        """``status``: FINISHED, FAILED or KILLED."""
+
+    @abstractmethod
+    def run_url(self, run_id: str) -> str: ...

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.db.types import utcnow
 from lifecycle.errors import UnknownModelError
-from lifecycle.package import ONNX_FILE, LocalVersion, ModelPackage
-from registry.abc import ModelRegistry, ModelVersion
+from lifecycle.package import LocalVersion, ModelPackage
+from registry.abc import ModelRegistry, ModelVersion, RunTracker
 
 
 class InMemoryModelRegistry(ModelRegistry):
@@ -42,7 +44,7 @@ class InMemoryModelRegistry(ModelRegistry):
                 raise UnknownModelError(f"no registered model {name!r}")
             return dict(self._aliases[name])
 
-    def register(self, package: ModelPackage) -> ModelVersion:
+    def register(self, package: ModelPackage, *, run_id: str | None = None) -> ModelVersion:
         with self._lock:
             versions = self._versions.setdefault(package.name, [])
             self._aliases.setdefault(package.name, {})
@@ -53,6 +55,7 @@ class InMemoryModelRegistry(ModelRegistry):
                 metrics=dict(package.metrics),
                 created_at=utcnow(),
                 description=package.description,
+                run_id=run_id,
             )
             versions.append(created)
             self._packages[(package.name, created.version)] = package
@@ -77,7 +80,50 @@ class InMemoryModelRegistry(ModelRegistry):
         package = self._packages[(version.name, version.version)]
         files_dir = dest / "extra_files"
         files_dir.mkdir(parents=True, exist_ok=True)
-        (dest / ONNX_FILE).write_bytes(package.onnx_model)
+        for filename, data in package.model_files.items():
+            (dest / filename).write_bytes(data)
         for filename, data in package.files.items():
             (files_dir / filename).write_bytes(data)
-        return LocalVersion(version.name, version.version, dest / ONNX_FILE, files_dir)
+        return LocalVersion(version.name, version.version, dest, files_dir)
+
+
+@dataclass
+class RecordedRun:
+    name: str
+    parent_run_id: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+    status: str = "RUNNING"
+
+
+class InMemoryRunTracker(RunTracker):
+    def __init__(self) -> None:
+        self.runs: dict[str, RecordedRun] = {}
+
+    def start_run(
+        self, name: str, *, parent_run_id: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str:
+        run_id = uuid.uuid4().hex
+        self.runs[run_id] = RecordedRun(name, parent_run_id, tags=dict(tags or {}))
+        return run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        self.runs[run_id].params.update(params)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        self.runs[run_id].metrics.update(metrics)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.runs[run_id].tags.update(tags)
+
+    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        key = f"{artifact_path}/{path.name}" if artifact_path else path.name
+        self.runs[run_id].artifacts[key] = path.read_bytes()
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.runs[run_id].status = status
+
+    def run_url(self, run_id: str) -> str:
+        return f"memory://runs/{run_id}"

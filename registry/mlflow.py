@@ -6,7 +6,8 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ import mlflow.onnx
 import numpy as np
 import onnx
 from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import Schema
@@ -25,8 +27,8 @@ from mlflow.types import TensorSpec as MlflowTensorSpec
 from lifecycle.contract import ModelContract
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.errors import LifecycleError, RegistryUnavailableError, UnknownModelError
-from lifecycle.package import ONNX_FILE, TAG_RUN_ID, LocalVersion, ModelPackage
-from registry.abc import ModelRegistry, ModelVersion
+from lifecycle.package import TAG_RUN_ID, LocalVersion, ModelPackage
+from registry.abc import ModelRegistry, ModelVersion, RunTracker
 from registry.server import is_healthy
 from registry.uri import check_version
 
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 _FLUENT_LOCK = threading.Lock()
 
 
-class MlflowModelRegistry(ModelRegistry):
+class MlflowModelRegistry(ModelRegistry, RunTracker):
     def __init__(
         self,
         tracking_uri: str,
@@ -93,37 +95,105 @@ class MlflowModelRegistry(ModelRegistry):
         return self._to_version(mv, aliases)
 
     # -- writes --------------------------------------------------------------------------------
-    def register(self, package: ModelPackage) -> ModelVersion:
+    def register(self, package: ModelPackage, *, run_id: str | None = None) -> ModelVersion:
         with self._errors(package.name), _FLUENT_LOCK, tempfile.TemporaryDirectory() as tmp:
             mlflow.set_tracking_uri(self.tracking_uri)
             mlflow.set_registry_uri(self.tracking_uri)
-            extra_files = []
+            extra_dir = Path(tmp) / "extra"
+            extra_dir.mkdir()
             for filename, data in package.files.items():
-                path = Path(tmp) / filename
-                path.write_bytes(data)
-                extra_files.append(str(path))
-            with mlflow.start_run(
-                experiment_id=self._experiment_id(), run_name=f"register-{package.name}"
-            ) as run:
-                mlflow.log_params(package.params)
-                mlflow.log_metrics(package.metrics)
-                mlflow.set_tags(package.tags)
-                info = mlflow.onnx.log_model(
-                    onnx_model=onnx.load_model_from_string(package.onnx_model),
-                    name="model",
-                    registered_model_name=package.name,
-                    signature=_signature(package.contract),
-                    save_as_external_data=False,
-                    onnx_execution_providers=["CPUExecutionProvider"],
-                    extra_files=extra_files,
+                (extra_dir / filename).write_bytes(data)
+            if run_id is None:
+                context = mlflow.start_run(
+                    experiment_id=self.experiment_id(), run_name=f"register-{package.name}"
                 )
-            version = str(info.registered_model_version)
+            else:
+                context = mlflow.start_run(run_id=run_id)
+            with context as run:
+                if run_id is None:  # a caller's own run already holds its params and metrics
+                    mlflow.log_params(package.params)
+                    mlflow.log_metrics(package.metrics)
+                    mlflow.set_tags(package.tags)
+                if package.format == "onnx":
+                    version = self._log_onnx(package, sorted(extra_dir.iterdir()))
+                else:
+                    version = self._log_files(package, Path(tmp) / "model", extra_dir, run.info.run_id)
             for key, value in {**package.tags, TAG_RUN_ID: run.info.run_id}.items():
                 self._client.set_model_version_tag(package.name, version, key, value)
             if package.description:
                 self._client.update_model_version(package.name, version, package.description)
         log.info("registered %s version %s (run %s)", package.name, version, run.info.run_id)
         return self.get_version(package.name, version)
+
+    def _log_onnx(self, package: ModelPackage, extra_files: list[Path]) -> str:
+        """ONNX flavor: the version is also servable by ``mlflow models serve``."""
+        info = mlflow.onnx.log_model(
+            onnx_model=onnx.load_model_from_string(package.onnx_model),
+            name="model",
+            registered_model_name=package.name,
+            signature=_signature(package.contract),
+            save_as_external_data=False,
+            onnx_execution_providers=["CPUExecutionProvider"],
+            extra_files=[str(p) for p in extra_files],
+        )
+        return str(info.registered_model_version)
+
+    def _log_files(self, package: ModelPackage, model_dir: Path, extra_dir: Path, run_id: str) -> str:
+        """Other formats (OpenVINO IR): a LoggedModel holding the files, with no MLflow flavor."""
+        model_dir.mkdir()
+        for filename, data in package.model_files.items():
+            (model_dir / filename).write_bytes(data)
+        extra_dir.rename(model_dir / "extra_files")
+        logged = mlflow.initialize_logged_model(
+            name="model", source_run_id=run_id, tags={"format": package.format}
+        )
+        self._client.log_model_artifacts(logged.model_id, str(model_dir))
+        mlflow.finalize_logged_model(logged.model_id, "READY")
+        try:
+            self._client.create_registered_model(package.name)
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+                raise
+        created = self._client.create_model_version(
+            package.name, source=f"models:/{logged.model_id}", run_id=run_id, model_id=logged.model_id
+        )
+        return str(created.version)
+
+    # -- runs ----------------------------------------------------------------------------------
+    def start_run(
+        self, name: str, *, parent_run_id: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str:
+        all_tags = dict(tags or {})
+        if parent_run_id is not None:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        with self._errors():
+            run = self._client.create_run(self.experiment_id(), run_name=name, tags=all_tags)
+        return str(run.info.run_id)
+
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        with self._errors():
+            self._client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        now = int(time.time() * 1000)
+        with self._errors():
+            self._client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        with self._errors():
+            self._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        with self._errors():
+            self._client.log_artifact(run_id, str(path), artifact_path)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        with self._errors():
+            self._client.set_terminated(run_id, status)
+
+    def run_url(self, run_id: str) -> str:
+        run = self._client.get_run(run_id)
+        return f"{self.tracking_uri}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         with self._errors(name, version):
@@ -148,10 +218,10 @@ class MlflowModelRegistry(ModelRegistry):
                     registry_uri=self.tracking_uri,
                 )
             )
-        return LocalVersion(version.name, version.version, root / ONNX_FILE, root / "extra_files")
+        return LocalVersion(version.name, version.version, root, root / "extra_files")
 
     # -- helpers -------------------------------------------------------------------------------
-    def _experiment_id(self) -> str:
+    def experiment_id(self) -> str:
         existing = self._client.get_experiment_by_name(self.experiment)
         if existing is not None:
             return str(existing.experiment_id)

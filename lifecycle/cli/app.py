@@ -177,6 +177,16 @@ def history(
         raise _fail(exc) from exc
 
 
+def _register_subcommands() -> None:
+    from lifecycle.cli.optimize import optimize_command, register_command
+
+    app.command("optimize")(optimize_command)
+    app.command("register")(register_command)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LIFECYCLE_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s"

@@ -2,33 +2,91 @@
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+QUANTIZED_OPS = {
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+}
+
+
+def graph_precision(model: onnx.ModelProto) -> str:
+    """``int8`` when the graph holds quantized ops, ``fp16`` when its float weights are half, else ``fp32``."""
+    if any(node.op_type in QUANTIZED_OPS for node in model.graph.node):
+        return "int8"
+    float_types = {init.data_type for init in model.graph.initializer} & {
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.FLOAT16,
+    }
+    return "fp16" if float_types == {onnx.TensorProto.FLOAT16} else "fp32"
+
+
+def session_options(
+    *, threads: int = 0, level: str = "all", profile_prefix: str | None = None
+) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = {
+        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[level]
+    # Spinning intra-op threads steal CPU from the HTTP stack on small machines (STACK_NOTES §11).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return options
+
 
 class OrtRunner:
-    """One ONNX Runtime session with full graph optimisation and no thread spinning.
+    """One ONNX Runtime session; the graph optimisation level is recorded as ``optimization_level``."""
 
-    Spinning intra-op threads steal CPU from the HTTP stack on small machines (STACK_NOTES §11).
-    """
+    runtime = "onnxruntime"
 
-    def __init__(self, model: bytes | Path, *, threads: int = 0) -> None:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            options.intra_op_num_threads = threads
-        source = str(model) if isinstance(model, Path) else model
-        self._session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    def __init__(
+        self, model: bytes | Path, *, threads: int = 0, level: str = "all", profile_prefix: str | None = None
+    ) -> None:
+        raw = model.read_bytes() if isinstance(model, Path) else model
+        self.optimization_level = level
+        self.precision = graph_precision(onnx.load_model_from_string(raw))
+        self._session = ort.InferenceSession(
+            raw,
+            session_options(threads=threads, level=level, profile_prefix=profile_prefix),
+            providers=["CPUExecutionProvider"],
+        )
         self.input_name: str = self._session.get_inputs()[0].name
         self.output_name: str = self._session.get_outputs()[0].name
+        self._half_input = self._session.get_inputs()[0].type == "tensor(float16)"
 
     def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        out = self._session.run([self.output_name], {self.input_name: x})[0]
+        feed = x.astype(np.float16) if self._half_input else x
+        out = self._session.run([self.output_name], {self.input_name: feed})[0]
         return np.asarray(out, dtype=np.float32)
 
     def run_batched(self, x: NDArray[np.float32], batch_size: int = 256) -> NDArray[np.float32]:
         return np.concatenate([self.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def end_profiling(self) -> dict[str, float]:
+        """Stop profiling; return total microseconds per operator type (where the time goes)."""
+        path = Path(self._session.end_profiling())
+        totals: dict[str, float] = defaultdict(float)
+        for event in json.loads(path.read_text()):
+            op = event.get("args", {}).get("op_name")
+            if event.get("cat") == "Node" and op and event.get("name", "").endswith("_kernel_time"):
+                totals[op] += float(event.get("dur", 0))
+        path.unlink(missing_ok=True)
+        return dict(sorted(totals.items(), key=lambda kv: -kv[1]))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
+from lifecycle.data import DataSplits
+from lifecycle.package import ModelPackage
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
 from tests.conftest import free_port
@@ -67,3 +70,40 @@ def test_unreachable_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 1
     assert "not reachable" in result.output and "lifecycle up" in " ".join(result.output.split())
+
+
+def test_register_a_users_onnx_file_then_optimize_it(
+    env: str, tmp_path: Path, tabular_package: ModelPackage, tabular_data: DataSplits
+) -> None:
+    onnx_file = tmp_path / "user.onnx"
+    onnx_file.write_bytes(tabular_package.onnx_model)
+    d = tabular_data
+    data_file = tmp_path / "data.npz"
+    np.savez(
+        data_file,
+        x=np.concatenate([d.x_train, d.x_val, d.x_test]),
+        y=np.concatenate([d.y_train, d.y_val, d.y_test]),
+    )
+    name = f"user-{uuid.uuid4().hex[:6]}"
+    result = runner.invoke(app, ["register", name, "--onnx", str(onnx_file), "--data", str(data_file)])
+    assert result.exit_code == 0, result.output
+    assert f"registered {name} v1" in result.output
+
+    result = runner.invoke(
+        app, ["optimize", name, "-v", "1", "--recipes", "onnx-fp32,distill", "--rounds", "20"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "variants registered" in result.output and "distill" in result.output
+    tags = MlflowModelRegistry(env).get_version(name, "1").tags
+    assert tags["lifecycle.recipe"] == "import" and tags["lifecycle.source_file"] == "user.onnx"
+
+
+def test_optimize_and_register_errors(env: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["optimize", "whatever", "-v", "1", "--recipes", "int4"])
+    assert result.exit_code == 1 and "unknown recipe 'int4'" in result.output
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, features=np.zeros((3, 2)))
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"not onnx")
+    result = runner.invoke(app, ["register", "m", "--onnx", str(onnx_file), "--data", str(bad)])
+    assert result.exit_code == 1 and "it needs either x_train" in " ".join(result.output.split())

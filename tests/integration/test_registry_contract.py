@@ -55,7 +55,7 @@ def test_register_creates_numbered_versions_with_tags_and_metrics(
     assert (v1.version, v2.version) == ("1", "2")
     assert package.name in registry.list_models()
     assert [v.version for v in registry.list_versions(package.name)] == ["1", "2"]
-    assert v1.onnx_sha256 == package.onnx_sha256
+    assert v1.artifact_sha256 == package.artifact_sha256
     assert v2.tags["lifecycle.parent_version"] == "1"
     assert v1.tags["lifecycle.role"] == "model"
     assert v1.metrics["test_accuracy"] == pytest.approx(package.metrics["test_accuracy"])
@@ -122,6 +122,37 @@ def test_download_verifies_and_reproduces_the_logged_accuracy(
 
 def test_tampered_artifact_is_refused(registry: ModelRegistry, package: ModelPackage, tmp_path: Path) -> None:
     version = registry.register(package)
-    registry.set_version_tag(package.name, version.version, "lifecycle.onnx_sha256", "0" * 64)
+    registry.set_version_tag(package.name, version.version, "lifecycle.artifact_sha256", "0" * 64)
     with pytest.raises(ArtifactIntegrityError, match="sha256"):
         registry.download(package.name, version.version, tmp_path / "dl")
+
+
+def test_openvino_ir_versions_round_trip(
+    registry: ModelRegistry, package: ModelPackage, tabular_data: DataSplits, tmp_path: Path
+) -> None:
+    """A non-ONNX format: model.xml + model.bin, registered without an MLflow flavor."""
+    import openvino as ov
+
+    from lifecycle.package import MANIFEST_FILE, TAG_ARTIFACT_SHA256
+    from lifecycle.runtimes.load import load_version
+
+    (tmp_path / "m.onnx").write_bytes(package.onnx_model)
+    ov.save_model(
+        ov.convert_model(str(tmp_path / "m.onnx")), str(tmp_path / "model.xml"), compress_to_fp16=False
+    )
+    ir = replace(
+        package,
+        format="openvino",
+        model_files={n: (tmp_path / n).read_bytes() for n in ("model.xml", "model.bin")},
+        tags={**package.tags, "lifecycle.runtime": "openvino", "lifecycle.inference_precision_hint": "f32"},
+    )
+    ir.tags[TAG_ARTIFACT_SHA256] = ir.artifact_sha256
+    ir.files[MANIFEST_FILE] = ir.manifest()
+    version = registry.register(ir)
+    local = registry.download(ir.name, version.version, tmp_path / "dl")
+    assert local.format == "openvino"
+    runner = load_version(local, dict(version.tags))
+    assert runner.runtime == "openvino" and runner.precision == "fp32"
+    assert accuracy(runner.run(tabular_data.x_test), tabular_data.y_test) == pytest.approx(
+        package.metrics["test_accuracy"], abs=0.01
+    )

@@ -1,0 +1,70 @@
+"""OpenVINO IR recipes. The inference precision hint is always explicit: the CPU plugin would run
+"f32" as bf16 on CPUs with avx512_bf16 (STACK_NOTES §3). The runner reports what executed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lifecycle.optimize.variant import Parent, RecipeOptions, Variant
+
+
+def _convert(parent: Parent, workdir: Path) -> Any:
+    import openvino as ov
+
+    source = workdir / "source.onnx"
+    source.write_bytes(parent.onnx_model)
+    return ov.convert_model(str(source))
+
+
+def _save(model: Any, workdir: Path, *, compress_to_fp16: bool) -> dict[str, Path]:
+    import openvino as ov
+
+    xml = workdir / "model.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=compress_to_fp16)
+    return {"model.xml": xml, "model.bin": workdir / "model.bin"}
+
+
+def openvino_fp32(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
+    files = _save(_convert(parent, workdir), workdir, compress_to_fp16=False)
+    return Variant(
+        "openvino-fp32", "openvino", files, "openvino", inference_precision="f32",
+        settings={"compress_to_fp16": "false", "performance_hint": "LATENCY", "inference_precision_hint": "f32"},
+    )  # fmt: skip
+
+
+def openvino_fp16(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
+    files = _save(_convert(parent, workdir), workdir, compress_to_fp16=True)
+    return Variant(
+        "openvino-fp16", "openvino", files, "openvino", inference_precision="f16",
+        settings={"compress_to_fp16": "true", "performance_hint": "LATENCY", "inference_precision_hint": "f16"},
+        notes=["weights stored as fp16; the CPU plugin executes f16 requests in the precision it supports"],
+    )  # fmt: skip
+
+
+def openvino_int8(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
+    """NNCF post-training quantization on a seeded calibration subset."""
+    import nncf
+
+    calibration = parent.data.calibration(options.calibration_size, seed=options.seed)
+    batches = [calibration[i : i + 1] for i in range(len(calibration))]
+    quantized = nncf.quantize(
+        _convert(parent, workdir), nncf.Dataset(batches), subset_size=len(batches),
+        preset=nncf.QuantizationPreset.PERFORMANCE,
+    )  # fmt: skip
+    files = _save(quantized, workdir, compress_to_fp16=False)
+    return Variant(
+        "openvino-int8", "openvino", files, "openvino", inference_precision="f32",
+        settings={
+            "tool": "nncf.quantize", "preset": "performance", "subset_size": str(len(batches)),
+            "calibration_sha256": _sha(calibration), "inference_precision_hint": "f32",
+        },
+    )  # fmt: skip
+
+
+def _sha(x: np.ndarray[Any, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(x.tobytes()).hexdigest()

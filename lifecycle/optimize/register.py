@@ -1,0 +1,75 @@
+"""Package a measured, gated variant as a new version of the parent's registered model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from numpy.typing import NDArray
+from safetensors.torch import save as save_safetensors
+
+from lifecycle.optimize.gates import GateResult
+from lifecycle.optimize.report import Row
+from lifecycle.optimize.variant import Parent, Variant
+from lifecycle.package import (
+    ARCHITECTURE_FILE,
+    CONTRACT_FILE,
+    DATA_FILE,
+    MANIFEST_FILE,
+    REFERENCE_FILE,
+    TAG_ARTIFACT_SHA256,
+    WEIGHTS_FILE,
+    ModelPackage,
+    npz_bytes,
+    splits_npz,
+)
+
+
+def variant_package(
+    parent: Parent,
+    variant: Variant,
+    row: Row,
+    gates: list[GateResult],
+    val_logits: NDArray[np.float32],
+    optimize_run_id: str,
+) -> ModelPackage:
+    data = parent.data
+    files = {
+        CONTRACT_FILE: parent.contract.to_json().encode(),
+        REFERENCE_FILE: npz_bytes(x=data.x_val, y=data.y_val, logits=val_logits),
+        DATA_FILE: splits_npz(data),
+    }
+    if variant.module is not None and variant.architecture is not None:
+        files[WEIGHTS_FILE] = save_safetensors(dict(variant.module.state_dict()))
+        files[ARCHITECTURE_FILE] = variant.architecture.to_json().encode()
+    role = "student" if variant.recipe.startswith("distill") else "variant"
+    tags = {
+        "lifecycle.role": role,
+        "lifecycle.recipe": variant.recipe,
+        "lifecycle.parent_version": parent.version,
+        "lifecycle.parent_model": parent.name,
+        "lifecycle.optimize_run_id": optimize_run_id,
+        "lifecycle.format": variant.format,
+        "lifecycle.runtime": variant.runtime,
+        "lifecycle.precision": row.precision,
+        "lifecycle.gates": json.dumps(
+            {g.gate: {"passed": g.passed, "value": g.value, "threshold": g.threshold} for g in gates}
+        ),
+        "lifecycle.data_fingerprint": data.fingerprint(),
+    }
+    if variant.inference_precision:
+        tags["lifecycle.inference_precision_hint"] = variant.inference_precision
+    if role == "student":
+        tags["lifecycle.teacher_version"] = parent.teacher_version or parent.version
+    package = ModelPackage(
+        name=parent.name,
+        model_files=variant.read_files(),
+        contract=parent.contract,
+        files=files,
+        format=variant.format,
+        tags=tags,
+        description=f"{variant.recipe} of {parent.name} v{parent.version}",
+    )
+    package.tags[TAG_ARTIFACT_SHA256] = package.artifact_sha256
+    package.files[MANIFEST_FILE] = package.manifest()
+    return package

@@ -1,0 +1,42 @@
+"""Load model files into the runtime adapter that executes them (shared by optimization and serving)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lifecycle.package import LocalVersion
+from lifecycle.runtimes.base import Runner, RuntimeUnavailableError
+
+
+def load_runner(
+    files: dict[str, Path],
+    runtime: str,
+    *,
+    inference_precision: str | None = None,
+    threads: int = 0,
+) -> Runner:
+    """``files``: ``{"model.onnx": path}`` or ``{"model.xml": ..., "model.bin": ...}``."""
+    if runtime == "onnxruntime":
+        from lifecycle.runtimes.onnxruntime import OrtRunner
+
+        return OrtRunner(files["model.onnx"], threads=threads)
+    if runtime == "openvino":
+        from lifecycle.runtimes.openvino import OvRunner
+
+        return OvRunner(files["model.xml"], inference_precision=inference_precision or "f32", threads=threads)
+    if runtime == "tensorrt":
+        from lifecycle.runtimes.tensorrt import TrtRunner
+
+        return TrtRunner(files["model.onnx"])
+    raise RuntimeUnavailableError(f"no runtime adapter for {runtime!r}")
+
+
+def load_version(local: LocalVersion, tags: dict[str, str], *, threads: int = 0) -> Runner:
+    """Load a downloaded (and verified) registered version with the runtime its tags name."""
+    default = "openvino" if local.format == "openvino" else "onnxruntime"
+    return load_runner(
+        local.model_paths,
+        tags.get("lifecycle.runtime", default),
+        inference_precision=tags.get("lifecycle.inference_precision_hint"),
+        threads=threads,
+    )
