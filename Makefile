@@ -19,12 +19,12 @@ run: install  ## start MLflow (UI) and seed the registry; Ctrl-C stops everythin
 check: lint typecheck
 
 lint: install
-	$(BIN)/ruff check lifecycle registry monitoring serving retrain tests
-	$(BIN)/ruff format --check lifecycle registry monitoring serving retrain tests
+	$(BIN)/ruff check lifecycle registry monitoring serving retrain tests benchmarks
+	$(BIN)/ruff format --check lifecycle registry monitoring serving retrain tests benchmarks
 
 format: install
-	$(BIN)/ruff format lifecycle registry monitoring serving retrain tests
-	$(BIN)/ruff check --fix lifecycle registry monitoring serving retrain tests
+	$(BIN)/ruff format lifecycle registry monitoring serving retrain tests benchmarks
+	$(BIN)/ruff check --fix lifecycle registry monitoring serving retrain tests benchmarks
 
 typecheck: install
 	$(BIN)/mypy

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from lifecycle.cli.optimize import table
 from lifecycle.examples import get_example
@@ -63,7 +64,7 @@ def main() -> None:
     )
     for row in report.rows:
         if row.reason:
-            console.print(f"  {row.name} {row.status}: {row.reason}")
+            console.print(f"  {row.name} {row.status}: {escape(row.reason)}")
     summarize(console, report.rows)
     console.print(f"optimization run: {report.seconds:.0f} s (training excluded)")
 

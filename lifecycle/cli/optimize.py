@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lifecycle.errors import LifecycleError
@@ -75,14 +76,14 @@ def optimize_command(
                 gate_config=gates, rounds=rounds, progress=lambda msg: status.update(msg),
             )  # fmt: skip
     except (LifecycleError, ValueError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(code=1) from exc
     console.print(
         table(report.rows, f"{name} v{version}: variants (speed-ups against the fastest FP32 runtime)")
     )
     for row in report.rows:
         if row.reason:
-            console.print(f"  [bold]{row.name}[/] {row.status}: {row.reason}")
+            console.print(f"  [bold]{escape(row.name)}[/] {row.status}: {escape(row.reason)}")
     console.print(
         f"{len(report.registered())} variants registered in {report.seconds:.0f} s; run: {report.run_url}"
     )
@@ -107,7 +108,7 @@ def register_command(
                 services.registry, name, str(onnx_file), str(data), alias=alias, actor=_actor()
             )
     except (LifecycleError, ValueError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(code=1) from exc
     console.print(
         f"registered [bold]{v.name}[/] v{v.version}: test accuracy {v.metrics['test_accuracy']:.4f}"

@@ -92,7 +92,9 @@ def test_int8_escalation_is_recorded_when_accuracy_is_missed(tabular_parent: Par
     steps = [a["step"] for a in variant.attempts]
     assert steps[:2] == ["full int8", "sensitivity ranking"]
     assert "keep 1 in float" in steps and steps[-1] == "quantization-aware training"
+    assert variant.attempts[-1]["result"] in ("kept", "worse than keeping layers in float")
     assert variant.settings["nodes_kept_in_float"]
+    assert OrtRunner(variant.files["model.onnx"]).precision == "int8"
 
 
 def test_dynamic_quantization_of_a_cnn_uses_conv_integer(cnn_parent: Parent, tmp_path: Path) -> None:

@@ -94,7 +94,9 @@ def int8_static(parent: Parent, options: RecipeOptions, workdir: Path) -> Varian
         attempts.append(
             {"step": "sensitivity ranking", "order": ",".join(n for n, _ in ranking[:MAX_EXCLUDED])}
         )
-        for k in (1, 2, 4):
+        excluded: list[str] = []
+        # Never keep every layer in float: an "int8" variant must quantize something.
+        for k in [k for k in (1, 2, 4) if k < len(ranking)]:
             excluded = [n for n, _ in ranking[:k]]
             candidate = quantize(excluded, f"model-keep{k}.onnx")
             drop = reference - val_accuracy(candidate)
@@ -110,13 +112,53 @@ def int8_static(parent: Parent, options: RecipeOptions, workdir: Path) -> Varian
             if drop <= options.max_accuracy_drop:
                 break
         else:
-            attempts.append({"step": "quantization-aware training", "result": "not implemented yet"})
+            best, drop = _qat_attempt(
+                parent, options, source, quantize, val_accuracy, reference, best, drop, attempts
+            )
+            if "qat_epochs" in attempts[-1]:
+                settings["quantization_aware_training"] = attempts[-1]["qat_epochs"]
     final = workdir / "model.onnx"
     if best != final:
         final.write_bytes(best.read_bytes())
     return Variant(
         "ort-int8-static", "onnx", {"model.onnx": final}, "onnxruntime", settings=settings, attempts=attempts
     )
+
+
+def _qat_attempt(
+    parent: Parent,
+    options: RecipeOptions,
+    source: Path,
+    quantize: Callable[[list[str], str], Path],
+    val_accuracy: Callable[[Path], float],
+    reference: float,
+    best: Path,
+    drop: float,
+    attempts: list[dict[str, str]],
+) -> tuple[Path, float]:
+    """Fine-tune under fake quantization, re-export, quantize; keep it only if it beats ``best``."""
+    if parent.module is None:
+        attempts.append({"step": "quantization-aware training", "result": "skipped: no torch weights"})
+        return best, drop
+    from lifecycle.export import export_onnx
+    from lifecycle.optimize.recipes.qat import qat_fine_tune
+
+    tuned = qat_fine_tune(
+        parent.module,
+        parent.data,
+        epochs=options.fine_tune_epochs,
+        lr=options.fine_tune_lr / 3,
+        seed=options.seed,
+    )
+    source.write_bytes(export_onnx(tuned, parent.data.x_val[:2]))
+    candidate = quantize([], "model-qat.onnx")
+    qat_drop = reference - val_accuracy(candidate)
+    kept = qat_drop < drop
+    attempts.append({
+        "step": "quantization-aware training", "qat_epochs": str(options.fine_tune_epochs),
+        "val_accuracy_drop": f"{qat_drop:.4f}", "result": "kept" if kept else "worse than keeping layers in float",
+    })  # fmt: skip
+    return (candidate, qat_drop) if kept else (best, drop)
 
 
 def _sensitivity(
