@@ -75,6 +75,13 @@ class ModelPackage:
             raise ValueError(f"format {self.format!r} is not one of {sorted(FORMATS)}")
         if set(self.model_files) != set(expected):
             raise ValueError(f"a {self.format} package holds {expected}, got {sorted(self.model_files)}")
+        # Own copies, with the manifest and checksum tag derived here and nowhere else: a package
+        # made by dataclasses.replace() never shares (or rewrites) another package's dicts.
+        object.__setattr__(self, "model_files", dict(self.model_files))
+        object.__setattr__(self, "files", {**self.files, MANIFEST_FILE: self.manifest()})
+        object.__setattr__(self, "tags", {**self.tags, TAG_ARTIFACT_SHA256: self.artifact_sha256})
+        object.__setattr__(self, "metrics", dict(self.metrics))
+        object.__setattr__(self, "params", dict(self.params))
 
     @property
     def onnx_model(self) -> bytes:

@@ -12,16 +12,14 @@ from torch import nn
 from lifecycle.contract import ModelContract
 from lifecycle.data import DataSplits
 from lifecycle.errors import ExportError
-from lifecycle.export import export_onnx, forward_input_name, sha256_hex, verify_export
+from lifecycle.export import export_onnx, forward_input_name, verify_export
 from lifecycle.nets import Architecture, parameter_count
 from lifecycle.package import (
     ARCHITECTURE_FILE,
     CONTRACT_FILE,
     DATA_FILE,
-    MANIFEST_FILE,
     ONNX_FILE,
     REFERENCE_FILE,
-    TAG_ARTIFACT_SHA256,
     WEIGHTS_FILE,
     LocalVersion,
     ModelPackage,
@@ -53,19 +51,18 @@ def package_torch_model(
     files = {WEIGHTS_FILE: save_safetensors(dict(module.state_dict()))}
     if architecture is not None:
         files[ARCHITECTURE_FILE] = architecture.to_json().encode()
-    package = package_onnx_model(
+    measured = {"onnx_max_abs_diff": max_diff, "parameter_count": float(parameter_count(module))}
+    return package_onnx_model(
         name,
         onnx_model,
         data,
         contract=contract,
-        metrics=metrics,
+        metrics={**measured, **(metrics or {})},
         params=params,
         tags=tags,
         description=description,
+        extra_files=files,
     )
-    package.files.update(files)
-    package.metrics.update({"onnx_max_abs_diff": max_diff, "parameter_count": float(parameter_count(module))})
-    return package
 
 
 def package_onnx_model(
@@ -78,6 +75,7 @@ def package_onnx_model(
     params: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
     description: str = "",
+    extra_files: dict[str, bytes] | None = None,
 ) -> ModelPackage:
     """Package any single-input classifier ONNX model: accuracy and the drift reference come from
     ONNX Runtime, i.e. from exactly what serving will execute."""
@@ -91,14 +89,14 @@ def package_onnx_model(
             data.feature_names, data.class_names, input_name=runner.input_name
         )
     val_logits = runner.run_batched(data.x_val)
-    split_logits = runner.run_batched(data.x_test)
-    _check_outputs(name, contract, split_logits)
+    logits_test = runner.run_batched(data.x_test)
+    _check_outputs(name, contract, logits_test)
     measured = {
-        "test_accuracy": accuracy(split_logits, data.y_test),
+        "test_accuracy": accuracy(logits_test, data.y_test),
         "val_accuracy": accuracy(val_logits, data.y_val),
         "onnx_size_bytes": float(len(onnx_model)),
     }
-    package = ModelPackage(
+    return ModelPackage(
         name=name,
         model_files={ONNX_FILE: onnx_model},
         contract=contract,
@@ -106,14 +104,13 @@ def package_onnx_model(
             CONTRACT_FILE: contract.to_json().encode(),
             REFERENCE_FILE: npz_bytes(x=data.x_val, y=data.y_val, logits=val_logits),
             DATA_FILE: splits_npz(data),
+            **(extra_files or {}),
         },
         metrics={**measured, **(metrics or {})},
         params={"dataset": data.name, "data_fingerprint": data.fingerprint(), **(params or {})},
-        tags={TAG_ARTIFACT_SHA256: sha256_hex(onnx_model), **(tags or {})},
+        tags=dict(tags or {}),
         description=description,
     )
-    package.files[MANIFEST_FILE] = package.manifest()
-    return package
 
 
 def _check_outputs(name: str, contract: ModelContract, logits: NDArray[np.float32]) -> None:

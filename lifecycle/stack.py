@@ -13,6 +13,8 @@ from lifecycle.db.locks import Locks
 from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
+from serving.process import ServingProcess
+from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +55,11 @@ def connect(settings: Settings, *, check_registry: bool = True) -> Services:
 
 @dataclass
 class Stack:
-    """The processes ``lifecycle up`` runs. Later issues add serving and the control plane here."""
+    """The processes ``lifecycle up`` runs: the MLflow server (when embedded) and serving."""
 
     settings: Settings
     mlflow: MlflowServerProcess | None = None
+    serving: ServingProcess | None = None
     services: Services | None = None
     urls: dict[str, str] = field(default_factory=dict)
 
@@ -69,7 +72,17 @@ class Stack:
         self.urls["MLflow UI"] = self.services.registry.ui_url
         return self.services
 
+    def start_serving(self, serving: ServingSettings | None = None) -> ServingProcess:
+        """Start the BentoML service (after the registry holds a champion, so it can load one)."""
+        self.serving = ServingProcess(self.settings, serving or ServingSettings())
+        self.urls["Serving"] = self.serving.start()
+        self.urls["Serving status"] = f"{self.serving.url}/admin/status"
+        return self.serving
+
     def stop(self) -> None:
+        if self.serving is not None:
+            self.serving.stop()
+            self.serving = None
         if self.services is not None:
             self.services.close()
             self.services = None

@@ -209,7 +209,12 @@ class MlflowModelRegistry(ModelRegistry, RunTracker):
 
     def _download(self, version: ModelVersion, dest: Path) -> LocalVersion:
         dest.mkdir(parents=True, exist_ok=True)
-        with self._errors(version.name, version.version):
+        # A version's source is a LoggedModel URI (models:/m-...), which MLflow resolves through the
+        # process-global tracking URI, not the one passed below: set it, or a fresh process falls
+        # back to a local SQLite store and cannot find the model.
+        with self._errors(version.name, version.version), _FLUENT_LOCK:
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
             root = Path(
                 mlflow.artifacts.download_artifacts(
                     artifact_uri=version.uri,

@@ -11,17 +11,13 @@ import base64
 import logging
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
 from lifecycle.errors import ConfigurationError, RegistryUnavailableError
+from lifecycle.process import ManagedProcess, ProcessStartError, port_open
+from lifecycle.process import is_healthy as _is_healthy
 from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,13 +37,20 @@ class MlflowServerProcess:
     ) -> None:
         self.host = host
         self.port = port
-        self.backend_uri = backend_uri
         self.artifacts_dir = artifacts_dir
         self.state_dir = state_dir
-        self.workers = workers
-        self.startup_timeout_s = startup_timeout_s
-        self.log_path = state_dir / "logs" / "mlflow-server.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", backend_uri,
+            "--artifacts-destination", str(artifacts_dir),
+            "--host", host,
+            "--port", str(port),
+            "--workers", str(workers),
+        ]  # fmt: skip
+        self._process = ManagedProcess(
+            "MLflow server", command, health_url=f"{self.url}/health",
+            log_path=state_dir / "logs" / "mlflow-server.log", startup_timeout_s=startup_timeout_s,
+        )  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MlflowServerProcess:
@@ -70,8 +73,12 @@ class MlflowServerProcess:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def log_path(self) -> Path:
+        return self._process.log_path
+
+    @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process.running
 
     def start(self) -> str:
         """Start the server and wait until ``/health`` answers; return its URL.
@@ -80,48 +87,25 @@ class MlflowServerProcess:
         """
         if self.running:
             return self.url
-        if _port_open(self.host, self.port):
+        if port_open(self.host, self.port):
             raise RegistryUnavailableError(
                 f"port {self.port} on {self.host} is already in use; stop what runs there or set "
                 "LIFECYCLE_REGISTRY_PORT to a free port"
             )
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", self.backend_uri,
-            "--artifacts-destination", str(self.artifacts_dir),
-            "--host", self.host,
-            "--port", str(self.port),
-            "--workers", str(self.workers),
-        ]  # fmt: skip
-        with self.log_path.open("ab") as log_file:
-            self._process = subprocess.Popen(
-                command,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=self._environment(),
-                start_new_session=True,  # its own process group: stop() takes the workers down too
-            )
-        self._wait_healthy()
+        self._process.env = self._environment()
+        try:
+            self._process.start()
+        except ProcessStartError as exc:
+            raise RegistryUnavailableError(str(exc)) from exc
         log.info("MLflow server ready at %s (pid %s)", self.url, self._process.pid)
         return self.url
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        """Terminate the server's process group; kill it if it has not exited within ``timeout_s``."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        self._process.stop(timeout_s)
+
+    def log_tail(self, lines: int = 20) -> str:
+        return self._process.log_tail(lines)
 
     def __enter__(self) -> MlflowServerProcess:
         self.start()
@@ -155,38 +139,6 @@ class MlflowServerProcess:
             path.chmod(0o600)
         return path.read_text().strip()
 
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise RegistryUnavailableError(
-                    f"MLflow server exited with code {self._process.returncode} during start-up; "
-                    f"last lines of {self.log_path}:\n{self.log_tail()}"
-                )
-            if is_healthy(self.url, timeout_s=1.0):
-                return
-            time.sleep(0.25)
-        self.stop()
-        raise RegistryUnavailableError(
-            f"MLflow server did not become healthy within {self.startup_timeout_s:.0f} s; "
-            f"last lines of {self.log_path}:\n{self.log_tail()}"
-        )
-
-    def log_tail(self, lines: int = 20) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
 
 def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
-    try:
-        return httpx.get(f"{url.rstrip('/')}/health", timeout=timeout_s).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+    return _is_healthy(f"{url.rstrip('/')}/health", timeout_s)

@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -44,6 +44,15 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _wait(check: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def _actor() -> str:
     return f"cli:{os.environ.get('USER', 'unknown')}"
 
@@ -54,7 +63,7 @@ def up(
         bool, typer.Option(help="Train and register the digits teacher if the registry is empty.")
     ] = True,
 ) -> None:
-    """Start the stack (MLflow server and UI) and keep it running until Ctrl-C."""
+    """Start the stack (MLflow server and UI, serving) and keep it running until Ctrl-C."""
     settings = Settings()
     stack = Stack(settings)
     stopping = threading.Event()
@@ -78,6 +87,14 @@ def up(
                     f"test accuracy {v.metrics['test_accuracy']:.4f}, "
                     f"{int(v.metrics['parameter_count']):,} parameters, trained in {trained.result.seconds:.1f} s"
                 )
+        with console.status("starting serving (BentoML)…"):
+            serving = stack.start_serving()
+            ready = _wait(serving.ready, 60)
+        console.print(
+            f"serving at [bold]{serving.url}[/] ("
+            + ("ready" if ready else "not ready yet: see /admin/status; it waits for a champion alias")
+            + ")"
+        )
         console.print(f"state: {settings.state_path}")
         for label, url in stack.urls.items():
             console.print(f"  {label:<12} {url}")
@@ -183,6 +200,9 @@ def _register_subcommands() -> None:
 
     app.command("optimize")(optimize_command)
     app.command("register")(register_command)
+    from lifecycle.cli.predict import predict_command
+
+    app.command("predict")(predict_command)
 
 
 _register_subcommands()

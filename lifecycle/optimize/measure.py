@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from lifecycle.runtimes.base import Runner, run_batched
+from lifecycle.runtimes.base import Runner
 from lifecycle.training import accuracy
 
 
@@ -105,7 +105,3 @@ def time_interleaved(
             samples_ms=tuple(float(v) for v in s),
         )
     return out
-
-
-def split_logits(runner: Runner, x: NDArray[np.float32]) -> NDArray[np.float32]:
-    return run_batched(runner, x, batch_size=64)

@@ -15,9 +15,7 @@ from lifecycle.package import (
     ARCHITECTURE_FILE,
     CONTRACT_FILE,
     DATA_FILE,
-    MANIFEST_FILE,
     REFERENCE_FILE,
-    TAG_ARTIFACT_SHA256,
     WEIGHTS_FILE,
     ModelPackage,
     npz_bytes,
@@ -61,7 +59,7 @@ def variant_package(
         tags["lifecycle.inference_precision_hint"] = variant.inference_precision
     if role == "student":
         tags["lifecycle.teacher_version"] = parent.teacher_version or parent.version
-    package = ModelPackage(
+    return ModelPackage(
         name=parent.name,
         model_files=variant.read_files(),
         contract=parent.contract,
@@ -70,6 +68,3 @@ def variant_package(
         tags=tags,
         description=f"{variant.recipe} of {parent.name} v{parent.version}",
     )
-    package.tags[TAG_ARTIFACT_SHA256] = package.artifact_sha256
-    package.files[MANIFEST_FILE] = package.manifest()
-    return package

@@ -18,7 +18,7 @@ from lifecycle.optimize import recipes as recipe_registry
 from lifecycle.optimize.cpu import cpu_summary
 from lifecycle.optimize.gates import GateConfig
 from lifecycle.optimize.loader import load_variant
-from lifecycle.optimize.measure import quality, split_logits, time_interleaved
+from lifecycle.optimize.measure import quality, time_interleaved
 from lifecycle.optimize.profile import operator_profile, tool_versions
 from lifecycle.optimize.register import variant_package
 from lifecycle.optimize.report import Row, markdown, pareto_plot, write_json
@@ -212,7 +212,7 @@ def _run(
         memory[label] = (psutil.Process().memory_info().rss - before) / 1e6
 
     data = parent.data
-    parent_logits = split_logits(runners["ort-fp32"], data.x_test)
+    parent_logits = run_batched(runners["ort-fp32"], data.x_test)
     progress(
         f"timing {len(runners)} runtimes interleaved ({rounds} rounds at batch 1, {batch_rounds} at batch 32)"
     )
@@ -223,7 +223,7 @@ def _run(
     torch_p50 = timings["torch-fp32"].p50_ms if "torch-fp32" in timings else None
 
     for label, runner in runners.items():
-        q = quality(split_logits(runner, data.x_test), parent_logits, data.y_test)
+        q = quality(run_batched(runner, data.x_test), parent_logits, data.y_test)
         t = timings[label]
         kind = "baseline" if label in baselines else "variant"
         row = Row(

@@ -6,6 +6,7 @@ The CPU plugin runs "f32" models in bf16 on CPUs with avx512_bf16 unless told ot
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from pathlib import Path
 
@@ -63,10 +64,12 @@ class OvRunner:
         self.float_precision = float_precision
         self.precision = "int8" if _has_fake_quantize(loaded) else float_precision
         self._request = self._compiled.create_infer_request()
+        self._lock = threading.Lock()  # one infer request: serving calls run() from many threads
 
     def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        self._request.infer({0: x})
-        return np.asarray(self._request.get_output_tensor(0).data, dtype=np.float32).copy()
+        with self._lock:
+            self._request.infer({0: x})
+            return np.asarray(self._request.get_output_tensor(0).data, dtype=np.float32).copy()
 
     def profile(self) -> dict[str, float]:
         """Microseconds per operator type of the last inference (needs ``profile=True``)."""

@@ -1,4 +1,5 @@
-"""`lifecycle up` on an empty state directory: MLflow UI up, digits teacher trained and champion."""
+"""`lifecycle up` on an empty state directory: MLflow UI up, digits teacher trained and champion,
+serving answering with it, `lifecycle predict` showing it; Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -29,11 +30,12 @@ def _wait_for(process: subprocess.Popen[str], log: Path, text: str, timeout_s: f
 
 @pytest.mark.slow
 def test_up_seeds_the_registry_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
+    port, serving_port = free_port(), free_port()
     env = {
         **os.environ,
         "LIFECYCLE_STATE_DIR": str(tmp_path / "state"),
         "LIFECYCLE_REGISTRY_PORT": str(port),
+        "LIFECYCLE_SERVING_PORT": str(serving_port),
         "COLUMNS": "200",
     }
     env.pop("LIFECYCLE_REGISTRY_TRACKING_URI", None)
@@ -60,10 +62,22 @@ def test_up_seeds_the_registry_and_stops_cleanly(tmp_path: Path) -> None:
         assert 1_000_000 <= champion.metrics["parameter_count"] <= 3_000_000
         assert champion.tags["lifecycle.role"] == "teacher"
         assert (tmp_path / "state" / "mlflow.db").exists() and (tmp_path / "state" / "lifecycle.db").exists()
+
+        serving = f"http://127.0.0.1:{serving_port}"
+        assert f"serving at {serving} (ready)" in output
+        answer = httpx.post(f"{serving}/v1/predict", json={"instances": [[0.0] * 64]}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["version"] == "1"
+        predicted = subprocess.run(
+            [sys.executable, "-m", "lifecycle", "predict", "--sample", "3"], env=env, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert predicted.returncode == 0, predicted.stderr
+        assert "digits-teacher v1 (champion)" in predicted.stdout
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=60)
     assert code == 0, log.read_text()
     assert "stopped" in log.read_text()
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+    for stopped in (f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{serving_port}/livez"):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(stopped, timeout=2)

@@ -27,9 +27,9 @@ def engine(db_url: str) -> Iterator[Engine]:
 def test_migrations_create_the_schema_and_are_idempotent(engine: Engine) -> None:
     upgrade_to_head(engine)
     tables = set(inspect(engine).get_table_names())
-    assert {"alias_history", "locks", "alembic_version"} <= tables
+    assert {"alias_history", "locks", "prediction_log", "alembic_version"} <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
 
 
 def test_alias_history_records_intervals(engine: Engine) -> None:

@@ -95,3 +95,34 @@ def test_alias_change_is_delivered_as_a_signed_webhook_to_loopback(
         assert payload["data"] == {"name": name, "alias": "challenger", "version": version.version}
     finally:
         client.delete_webhook(hook.webhook_id)
+
+
+FRESH_DOWNLOAD = """
+import sys, tempfile
+from pathlib import Path
+from registry.mlflow import MlflowModelRegistry
+registry = MlflowModelRegistry(sys.argv[1])
+version = registry.get_by_alias(sys.argv[2], "champion")
+print(registry.download(version.name, version.version, Path(tempfile.mkdtemp())).contract.n_features)
+"""
+
+
+def test_a_fresh_process_downloads_by_alias(
+    mlflow_server: MlflowServerProcess, tabular_package: ModelPackage, tmp_path: Path
+) -> None:
+    """Regression: MLflow resolves a version's models:/m-... source through the process-global
+    tracking URI; a process that never registered anything must still find it."""
+    import subprocess
+    import sys
+
+    registry = MlflowModelRegistry(mlflow_server.url, experiment="fresh-process")
+    name = f"fresh-{uuid.uuid4().hex[:6]}"
+    version = registry.register(replace(tabular_package, name=name))
+    registry.set_alias(name, "champion", version.version, actor="test")
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_DOWNLOAD, mlflow_server.url, name],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "30"
+    assert not (tmp_path / "mlflow.db").exists(), "the client fell back to a local SQLite store"

@@ -10,10 +10,11 @@ import torch
 from lifecycle.data import DataSplits
 from lifecycle.examples import get_example
 from lifecycle.optimize.loader import load_variant
-from lifecycle.optimize.measure import quality, split_logits
+from lifecycle.optimize.measure import quality
 from lifecycle.optimize.run import apply_recipe
 from lifecycle.optimize.variant import Parent, RecipeOptions, RecipeSkippedError
 from lifecycle.packaging import package_torch_model
+from lifecycle.runtimes.base import run_batched
 from lifecycle.runtimes.onnxruntime import OrtRunner
 
 
@@ -60,7 +61,7 @@ def test_cpu_recipe_produces_a_loadable_faithful_variant(
     assert (runner.runtime, runner.precision) == EXPECTED[recipe]
     data = tabular_parent.data
     q = quality(
-        split_logits(runner, data.x_test), OrtRunner(tabular_parent.onnx_model).run(data.x_test), data.y_test
+        run_batched(runner, data.x_test), OrtRunner(tabular_parent.onnx_model).run(data.x_test), data.y_test
     )
     assert q.accuracy > 0.9, recipe
     assert q.agreement > 0.9, recipe

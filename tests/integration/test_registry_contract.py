@@ -146,8 +146,8 @@ def test_openvino_ir_versions_round_trip(
         model_files={n: (tmp_path / n).read_bytes() for n in ("model.xml", "model.bin")},
         tags={**package.tags, "lifecycle.runtime": "openvino", "lifecycle.inference_precision_hint": "f32"},
     )
-    ir.tags[TAG_ARTIFACT_SHA256] = ir.artifact_sha256
-    ir.files[MANIFEST_FILE] = ir.manifest()
+    assert ir.tags[TAG_ARTIFACT_SHA256] == ir.artifact_sha256 != package.artifact_sha256
+    assert b'"openvino"' in ir.files[MANIFEST_FILE] and b'"onnx"' in package.files[MANIFEST_FILE]
     version = registry.register(ir)
     local = registry.download(ir.name, version.version, tmp_path / "dl")
     assert local.format == "openvino"

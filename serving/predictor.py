@@ -1,0 +1,82 @@
+"""Request handling as plain Python: validate against the contract, run, log. No web framework."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lifecycle.db.types import utcnow
+from serving.prediction_log import PredictionLog, PredictionRecord
+from serving.slot import ModelSlot
+
+
+@dataclass(frozen=True)
+class Prediction:
+    request_id: str
+    model: str
+    version: str
+    role: str
+    classes: list[int]
+    labels: list[str]
+    confidences: list[float]
+    probabilities: list[list[float]] | None
+
+
+def softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
+class Predictor:
+    def __init__(self, slot: ModelSlot, log: PredictionLog, *, max_instances: int) -> None:
+        self.slot = slot
+        self.log = log
+        self.max_instances = max_instances
+
+    def predict(
+        self, instances: object, *, request_id: str | None = None, return_probabilities: bool = False
+    ) -> Prediction:
+        """:raises ContractViolationError: bad input (→ 400). :raises ModelNotReadyError,
+        LogOverloadedError: not ready / overloaded (→ 503)."""
+        served = self.slot.current()
+        x = served.contract.validate_input(np.asarray(instances), max_rows=self.max_instances)
+        request_id = request_id or uuid.uuid4().hex
+        start = time.perf_counter()
+        logits = served.runner.run(x)
+        latency_ms = (time.perf_counter() - start) * 1e3
+        probs = softmax(logits)
+        classes = probs.argmax(axis=1)
+        confidences = probs.max(axis=1)
+        now = utcnow()
+        self.log.submit(
+            [
+                PredictionRecord(
+                    request_id=request_id if len(x) == 1 else f"{request_id}:{i}",
+                    ts=now,
+                    model_name=served.name,
+                    version=served.version,
+                    role=served.role,
+                    features=x[i].tolist(),
+                    predicted_class=int(classes[i]),
+                    confidence=float(confidences[i]),
+                    latency_ms=latency_ms / len(x),
+                )
+                for i in range(len(x))
+            ]
+        )
+        names = served.contract.class_names
+        return Prediction(
+            request_id=request_id,
+            model=served.name,
+            version=served.version,
+            role=served.role,
+            classes=[int(c) for c in classes],
+            labels=[names[int(c)] for c in classes],
+            confidences=[float(c) for c in confidences],
+            probabilities=probs.tolist() if return_probabilities else None,
+        )

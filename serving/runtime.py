@@ -1,0 +1,79 @@
+"""The serving process's composition root: settings → database, registry, model slot, prediction log."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
+from lifecycle.settings import Settings
+from registry.mlflow import MlflowModelRegistry
+from serving.prediction_log import PredictionLog
+from serving.predictor import Predictor
+from serving.settings import ServingSettings
+from serving.slot import ModelSlot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServingRuntime:
+    settings: Settings
+    serving: ServingSettings
+    engine: Engine
+    slot: ModelSlot
+    log: PredictionLog
+    predictor: Predictor
+
+    @classmethod
+    def from_settings(cls, settings: Settings, serving: ServingSettings) -> ServingRuntime:
+        engine = create_db_engine(settings.database_url)
+        upgrade_to_head(engine)
+        registry = MlflowModelRegistry(settings.tracking_uri, experiment=settings.registry.experiment)
+        slot = ModelSlot(
+            registry, serving.model, serving.alias, settings.state_path / "serving-cache",
+            runtime_threads=serving.runtime_threads,
+        )  # fmt: skip
+        prediction_log = PredictionLog(
+            session_factory(engine), max_queue=serving.log_queue_size, batch_size=serving.log_batch_size,
+            flush_interval_s=serving.log_flush_interval_s, submit_timeout_s=serving.log_submit_timeout_s,
+        )  # fmt: skip
+        runtime = cls(
+            settings,
+            serving,
+            engine,
+            slot,
+            prediction_log,
+            Predictor(slot, prediction_log, max_instances=serving.max_instances),
+        )
+        slot.refresh()
+        slot.start(serving.poll_interval_s)
+        return runtime
+
+    def close(self) -> None:
+        self.slot.stop()
+        self.log.close()
+        self.engine.dispose()
+
+    def status(self) -> dict[str, object]:
+        s = self.slot.status
+        return {
+            "ready": self.slot.ready,
+            "model": s.model,
+            "alias": s.alias,
+            "version": s.version,
+            "registry": s.registry,
+            "last_check": s.last_check,
+            "last_error": s.last_error,
+            "swaps": s.swaps,
+            "swap_history": s.history[-10:],
+            "prediction_log": {
+                "accepted": self.log.accepted,
+                "written": self.log.written,
+                "pending": self.log.pending,
+                "rejected_overload": self.log.rejected,
+                "write_failures": self.log.write_failures,
+            },
+        }

@@ -1,0 +1,37 @@
+"""Serving settings (``LIFECYCLE_SERVING_*``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from annotated_types import Ge, Gt, Le
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFECYCLE_SERVING_", extra="forbid")
+
+    model: str = "digits-teacher"
+    """Registered model this service serves."""
+    alias: str = "champion"
+    """Alias whose version answers requests."""
+    host: str = "127.0.0.1"
+    port: Annotated[int, Ge(1), Le(65535)] = 3000
+    poll_interval_s: Annotated[float, Gt(0)] = 2.0
+    """How often the registry alias is checked (hot swap; the fallback once webhooks exist)."""
+    max_instances: Annotated[int, Ge(1)] = 256
+    """Largest number of rows in one request."""
+    max_body_bytes: Annotated[int, Ge(1024)] = 4 * 1024 * 1024
+    """Larger request bodies get 413 before they are parsed."""
+    runtime_threads: Annotated[int, Ge(0)] = 0
+    """Intra-op threads of the model runtime; 0: the runtime's default."""
+    log_queue_size: Annotated[int, Ge(1)] = 20_000
+    """Prediction records held in memory before back-pressure."""
+    log_batch_size: Annotated[int, Ge(1)] = 500
+    log_flush_interval_s: Annotated[float, Gt(0)] = 0.5
+    log_submit_timeout_s: Annotated[float, Gt(0)] = 2.0
+    """How long a request waits for room in a full log queue before it gets 503."""
+    max_batch_size: Annotated[int, Ge(1)] = 32
+    """Adaptive batching of the array API."""
+    max_latency_ms: Annotated[int, Ge(100)] = 5000
+    """Adaptive batching latency budget; low values make BentoML shed load with 503 (STACK_NOTES §5)."""

@@ -1,0 +1,134 @@
+"""The model being served, swapped atomically when the registry alias moves.
+
+A new version is downloaded, verified (sha256), loaded and warmed up *beside* the current one; only
+then does the slot switch, so requests in flight finish on the old model and no request fails.
+If the registry is unreachable, the last good model keeps serving and the status says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lifecycle.contract import ModelContract
+from lifecycle.db.types import utcnow
+from lifecycle.errors import LifecycleError
+from lifecycle.runtimes.base import Runner
+from lifecycle.runtimes.load import load_version
+from registry.abc import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+class ModelNotReadyError(LifecycleError):
+    """No model has been loaded yet."""
+
+
+@dataclass(frozen=True)
+class Served:
+    name: str
+    version: str
+    role: str
+    runner: Runner
+    contract: ModelContract
+    loaded_at: str
+
+
+@dataclass
+class SlotStatus:
+    model: str
+    alias: str
+    version: str | None = None
+    registry: str = "not contacted yet"
+    last_check: str | None = None
+    last_error: str | None = None
+    swaps: int = 0
+    history: list[str] = field(default_factory=list)
+
+
+class ModelSlot:
+    def __init__(
+        self, registry: ModelRegistry, model: str, alias: str, cache_dir: Path, *, runtime_threads: int = 0
+    ) -> None:
+        self._registry = registry
+        self._cache_dir = cache_dir
+        self._threads = runtime_threads
+        self._served: Served | None = None
+        self._lock = threading.Lock()
+        self.status = SlotStatus(model=model, alias=alias)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def current(self) -> Served:
+        served = self._served
+        if served is None:
+            raise ModelNotReadyError(
+                f"no version of {self.status.model}@{self.status.alias} is loaded yet ({self.status.registry})"
+            )
+        return served
+
+    @property
+    def ready(self) -> bool:
+        return self._served is not None
+
+    def refresh(self) -> bool:
+        """Check the alias once; load and swap in a new version. True when a swap happened."""
+        status = self.status
+        status.last_check = utcnow().isoformat()
+        try:
+            target = self._registry.get_by_alias(status.model, status.alias)
+        except LifecycleError as exc:
+            status.registry = f"unreachable or refusing: {exc}"
+            status.last_error = str(exc)
+            log.warning("registry check failed, serving last good model (%s): %s", status.version, exc)
+            return False
+        status.registry = "ok"
+        if self._served is not None and target.version == self._served.version:
+            return False
+        try:
+            served = self._load(target.name, target.version, dict(target.tags))
+        except Exception as exc:
+            status.last_error = f"loading v{target.version} failed: {exc}"
+            log.exception("loading %s v%s failed; keeping v%s", target.name, target.version, status.version)
+            return False
+        with self._lock:
+            previous, self._served = self._served, served
+        status.version, status.swaps, status.last_error = served.version, status.swaps + 1, None
+        status.history.append(
+            f"{served.loaded_at} v{previous.version if previous else '-'} -> v{served.version}"
+        )
+        log.info("now serving %s v%s", served.name, served.version)
+        return True
+
+    def _load(self, name: str, version: str, tags: dict[str, str]) -> Served:
+        local = self._registry.download(name, version, self._cache_dir / name / version)
+        runner = load_version(local, tags, threads=self._threads)
+        contract = local.contract
+        runner.run(np.zeros((1, contract.n_features), dtype=np.float32))  # warm up before taking traffic
+        return Served(name, version, "champion", runner, contract, utcnow().isoformat())
+
+    def start(self, interval_s: float) -> None:
+        """Poll the registry every ``interval_s`` in a background thread."""
+
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                self.refresh()
+
+        self._thread = threading.Thread(target=loop, name="model-slot", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not self.ready and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.ready

@@ -1,0 +1,85 @@
+"""The prediction log on SQLite and PostgreSQL: batched, flushed on close, never losing an accepted record."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
+from lifecycle.db.schema import PredictionRow
+from lifecycle.db.types import utcnow
+from serving.prediction_log import LogOverloadedError, PredictionLog, PredictionRecord
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(db_url)
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
+
+
+def record(i: int) -> PredictionRecord:
+    return PredictionRecord(f"r{i}", utcnow(), "m", "1", "champion", [float(i), 0.5], i % 3, 0.9, 1.2)
+
+
+def count(engine: Engine) -> int:
+    with session_factory(engine)() as session:
+        return int(session.scalar(select(func.count()).select_from(PredictionRow)) or 0)
+
+
+def test_concurrent_writers_lose_nothing_and_close_flushes(engine: Engine) -> None:
+    log = PredictionLog(session_factory(engine), max_queue=1000, batch_size=50, flush_interval_s=0.05)
+
+    def writer(offset: int) -> None:
+        for i in range(250):
+            log.submit([record(offset + i)])
+
+    threads = [threading.Thread(target=writer, args=(k * 1000,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    assert log.accepted == log.written == count(engine) == 1000
+    with session_factory(engine)() as session:
+        row = session.scalars(select(PredictionRow).where(PredictionRow.request_id == "r7")).one()
+    assert row.features == [7.0, 0.5] and row.predicted_class == 1 and row.ts.tzinfo is not None
+
+
+def test_a_full_queue_pushes_back_and_rejects_whole_requests(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    log = PredictionLog(sessions, max_queue=10, batch_size=10, flush_interval_s=0.05, submit_timeout_s=0.2)
+    log._stop.set()  # freeze the writer's intake to fill the queue deterministically
+    log._thread.join()
+    log._stop.clear()
+    log.submit([record(i) for i in range(8)])
+    with pytest.raises(LogOverloadedError, match="queue full"):
+        log.submit([record(100 + i) for i in range(3)])  # all-or-nothing: none of the 3 is kept
+    assert log.rejected == 3 and log.pending == 8
+    log._thread = threading.Thread(target=log._run, daemon=True)
+    log._thread.start()
+    log.close()
+    assert count(engine) == 8 == log.written
+
+
+def test_write_failures_are_retried_until_the_database_answers(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    log = PredictionLog(sessions, flush_interval_s=0.05)
+    original = log._sessions
+    failures = {"left": 2}
+
+    class Flaky:
+        def begin(self):  # type: ignore[no-untyped-def]
+            if failures["left"]:
+                failures["left"] -= 1
+                raise ConnectionError("database went away")
+            return original.begin()
+
+    log._sessions = Flaky()  # type: ignore[assignment]
+    log.submit([record(1), record(2)])
+    log.close()
+    assert log.write_failures == 2 and log.written == 2 == count(engine)
