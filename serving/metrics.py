@@ -27,18 +27,26 @@ class ServingMetrics:
         labels = ("model", "version", "role")
         return cls(
             requests=Counter(
-                "lifecycle_requests", "Predict requests by outcome (HTTP status).", (*labels, "status"),
+                "lifecycle_requests",
+                "Predict requests by outcome (HTTP status).",
+                (*labels, "status"),
                 registry=registry,
-            ),  # fmt: skip
+            ),
             rows=Counter("lifecycle_predicted_rows", "Rows answered.", labels, registry=registry),
             latency=Histogram(
-                "lifecycle_model_latency_seconds", "Model runtime time per request.", labels,
-                buckets=LATENCY_BUCKETS, registry=registry,
-            ),  # fmt: skip
+                "lifecycle_model_latency_seconds",
+                "Model runtime time per request.",
+                labels,
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
             confidence=Histogram(
-                "lifecycle_prediction_confidence", "Max softmax probability of each answered row.", labels,
-                buckets=CONFIDENCE_BUCKETS, registry=registry,
-            ),  # fmt: skip
+                "lifecycle_prediction_confidence",
+                "Max softmax probability of each answered row.",
+                labels,
+                buckets=CONFIDENCE_BUCKETS,
+                registry=registry,
+            ),
         )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
+from serving.metrics import serving_metrics
 from serving.prediction_log import PredictionLog
 from serving.predictor import Predictor
 from serving.settings import ServingSettings
@@ -40,14 +41,10 @@ class ServingRuntime:
             session_factory(engine), max_queue=serving.log_queue_size, batch_size=serving.log_batch_size,
             flush_interval_s=serving.log_flush_interval_s, submit_timeout_s=serving.log_submit_timeout_s,
         )  # fmt: skip
-        runtime = cls(
-            settings,
-            serving,
-            engine,
-            slot,
-            prediction_log,
-            Predictor(slot, prediction_log, max_instances=serving.max_instances),
+        predictor = Predictor(
+            slot, prediction_log, max_instances=serving.max_instances, metrics=serving_metrics()
         )
+        runtime = cls(settings, serving, engine, slot, prediction_log, predictor)
         slot.refresh()
         slot.start(serving.poll_interval_s)
         return runtime

@@ -6,10 +6,15 @@ when the worker builds the service instance (never at import).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import bentoml
+import numpy as np
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from bentoml.validators import DType
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from numpy.typing import NDArray
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from lifecycle.contract import ContractViolationError
 from lifecycle.settings import Settings
@@ -41,6 +46,20 @@ class PredictResponse(BaseModel):
 
 admin = FastAPI(title="lifecycle serving admin")
 
+# The worker's runtime, so that the array API can validate each request against the served contract
+# *before* adaptive batching merges requests (one bad request must not fail a whole batch).
+_ACTIVE: dict[str, ServingRuntime] = {}
+
+
+def _validate_rows(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    runtime = _ACTIVE.get("runtime")
+    if runtime is None or not runtime.slot.ready:
+        return x  # the API answers 503
+    return runtime.slot.current().contract.validate_input(x, max_rows=runtime.serving.max_instances)
+
+
+Rows = Annotated[np.ndarray, DType("float32"), AfterValidator(_validate_rows)]
+
 
 @bentoml.service(
     name="lifecycle-classifier",
@@ -52,6 +71,7 @@ admin = FastAPI(title="lifecycle serving admin")
 class Classifier:
     def __init__(self) -> None:
         self.runtime = ServingRuntime.from_settings(Settings(), ServingSettings())
+        _ACTIVE["runtime"] = self.runtime
 
     @bentoml.api(route="/v1/predict")
     def predict(self, request: PredictRequest, /) -> PredictResponse:
@@ -63,10 +83,31 @@ class Classifier:
                 return_probabilities=request.return_probabilities,
             )
         except ContractViolationError as exc:
+            self._count("400")
             raise InvalidArgument(str(exc)) from exc
         except (ModelNotReadyError, LogOverloadedError) as exc:
+            self._count("503")
             raise ServiceUnavailable(str(exc)) from exc
+        self._count("200")
         return PredictResponse(**result.__dict__)
+
+    @bentoml.api(
+        route="/v1/predict_array", batchable=True, batch_dim=0, max_batch_size=64, max_latency_ms=5000
+    )
+    def predict_array(self, x: Rows) -> np.ndarray:
+        """Adaptive batching: rows of concurrent requests run as one batch. In: ``{"x": [[...]]}``;
+        out: class probabilities per row. ``max_latency_ms`` is far above the batch time on small
+        machines, so load does not make BentoML shed requests with 503 (STACK_NOTES §5)."""
+        try:
+            return self.runtime.predictor.predict_rows(x)
+        except (ModelNotReadyError, LogOverloadedError) as exc:
+            raise ServiceUnavailable(str(exc)) from exc
+
+    def _count(self, status: str) -> None:
+        metrics = self.runtime.predictor.metrics
+        if metrics is not None:
+            s = self.runtime.slot.status
+            metrics.requests.labels(s.model, s.version or "none", "champion", status).inc()
 
     def __is_ready__(self) -> bool:
         """``/readyz`` answers 200 only once a model version is loaded."""

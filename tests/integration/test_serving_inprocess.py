@@ -182,3 +182,28 @@ def test_alias_move_is_served_within_five_seconds(
         pytest.fail("the new champion was not served within 5 s")
     status = client.get("/admin/status").json()
     assert status["version"] == new.version and status["registry"] == "ok"
+
+
+def test_batched_array_api_validates_each_request_before_batching(
+    served: tuple[TestClient, MlflowModelRegistry, str, Path], tabular_data: DataSplits
+) -> None:
+    client = served[0]
+    response = client.post("/v1/predict_array", json={"x": tabular_data.x_test[:4].tolist()})
+    assert response.status_code == 200, response.text
+    probs = response.json()
+    assert len(probs) == 4 and all(abs(sum(p) - 1) < 1e-5 for p in probs)
+    for bad, message in (
+        ([[1.0, 2.0]], "does not match the contract (n, 30)"),
+        ([[float("nan")] * 30], "NaN"),
+    ):
+        rejected = client.post(
+            "/v1/predict_array", content=_json({"x": bad}), headers={"content-type": "application/json"}
+        )
+        assert rejected.status_code == 400 and message in rejected.text
+    assert client.post("/v1/predict_array", json={"x": [ROW]}).status_code == 200
+
+
+def _json(body: object) -> bytes:
+    import json
+
+    return json.dumps(body).encode()  # allows NaN, as clients written in Python send it

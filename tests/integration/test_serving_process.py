@@ -71,6 +71,7 @@ def test_alias_move_under_load_is_served_within_5s_without_errors_and_every_answ
         stop.set()
         for t in threads:
             t.join()
+        metrics = httpx.get(f"{serving.url}/metrics", timeout=10).text
     finally:
         serving.stop()  # SIGTERM: the service flushes its prediction log on shutdown
 
@@ -87,3 +88,7 @@ def test_alias_move_under_load_is_served_within_5s_without_errors_and_every_answ
         )
     engine.dispose()
     assert logged == len(results), f"{len(results)} answered, {logged} logged"
+    for series in ("lifecycle_requests_total", "lifecycle_predicted_rows_total", "lifecycle_prediction_confidence_bucket",
+                   "lifecycle_model_latency_seconds_bucket", "bentoml_service_request_total"):  # fmt: skip
+        assert series in metrics, series
+    assert f'version="{new.version}"' in metrics

@@ -1,0 +1,216 @@
+"""Serving benchmark, everything in one run on the same registered version and the same load client
+(aiohttp, which can drive concurrency 32 on loopback; STACK_NOTES §11):
+
+- raw runtime p50 in-process vs our service's p50 at concurrency 1 (goal: ≤ raw + 1.5 ms);
+- our cost over a bare BentoML service on the same ONNX file (routing, validation, metrics, log;
+  goal ≤ +0.3 ms at concurrency 1);
+- throughput at concurrency 32: ours vs ``mlflow models serve`` (goal ≥ 1.0×), and adaptive batching
+  (``/v1/predict_array``) vs unbatched (``/v1/predict``) (goal ≥ 1.5×);
+- bounded load for ``--soak`` seconds, then shutdown: requests answered == records logged.
+
+    .venv/bin/python -m benchmarks.serving [--rounds 3] [--seconds 8] [--soak 60]
+
+The load client shares the 2 cores with the servers; every system pays that equally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from lifecycle.db import create_db_engine, session_factory
+from lifecycle.db.schema import PredictionRow
+from lifecycle.process import ManagedProcess
+from lifecycle.runtimes.onnxruntime import OrtRunner
+from lifecycle.settings import RegistrySettings, Settings
+from lifecycle.stack import connect
+from lifecycle.workflows import train_and_register
+from registry.server import MlflowServerProcess
+from serving.process import ServingProcess
+from serving.settings import ServingSettings
+from tests.conftest import free_port
+
+console = Console(width=160)
+
+
+async def _latencies(url: str, body: dict[str, object], n: int) -> list[float]:
+    out = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(20):
+            async with http.post(url, json=body) as r:
+                await r.read()
+        for _ in range(n):
+            start = time.perf_counter()
+            async with http.post(url, json=body) as r:
+                await r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"{url}: {r.status} {await r.text()}")
+            out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+async def _throughput(
+    url: str, body: dict[str, object], concurrency: int, seconds: float
+) -> tuple[float, int, int]:
+    done, errors = 0, 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        nonlocal done, errors
+        while time.perf_counter() < stop:
+            async with http.post(url, json=body) as r:
+                await r.read()
+                if r.status == 200:
+                    done += 1
+                else:
+                    errors += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        return done / (time.perf_counter() - start), done, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency-1 measurement")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per concurrency-32 measurement")
+    parser.add_argument("--soak", type=float, default=60.0)
+    args = parser.parse_args()
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+    state = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    mlflow = MlflowServerProcess(
+        host="127.0.0.1", port=free_port(), backend_uri=f"sqlite:///{state / 'mlflow.db'}",
+        artifacts_dir=state / "mlartifacts", state_dir=state,
+    )  # fmt: skip
+    mlflow.start()
+    processes: list[ManagedProcess | ServingProcess] = []
+    try:
+        settings = Settings(state_dir=state, registry=RegistrySettings(tracking_uri=mlflow.url))
+        services = connect(settings)
+        console.print("training and registering digits-teacher …")
+        version = train_and_register(services.registry, "digits-teacher", alias="champion").version
+        local = services.registry.download(version.name, version.version, state / "model")
+        x = local.splits().x_test[:1]
+        row = {"instances": x.tolist()}
+
+        runner = OrtRunner(local.onnx_path)
+        raw = []
+        for _ in range(2000):
+            start = time.perf_counter()
+            runner.run(x)
+            raw.append((time.perf_counter() - start) * 1e3)
+
+        ours = ServingProcess(settings, ServingSettings(model=version.name, port=free_port()))
+        ours.start()
+        processes.append(ours)
+        bare_port, mlflow_port = free_port(), free_port()
+        env = {**os.environ, "BARE_MODEL_PATH": str(local.onnx_path), "MLFLOW_TRACKING_URI": mlflow.url}
+        bare = ManagedProcess(
+            "bare", [sys.executable, "-m", "bentoml", "serve", "benchmarks.bare_service:Bare", "--port", str(bare_port)],
+            health_url=f"http://127.0.0.1:{bare_port}/readyz", log_path=state / "bare.log", env=env, cwd=Path.cwd(),
+        )  # fmt: skip
+        served = ManagedProcess(
+            "mlflow models serve",
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{version.name}/{version.version}",
+             "--env-manager", "local", "-p", str(mlflow_port), "-h", "127.0.0.1"],
+            health_url=f"http://127.0.0.1:{mlflow_port}/ping", log_path=state / "mlflow-serve.log", env=env,
+            startup_timeout_s=180,
+        )  # fmt: skip
+        for p in (bare, served):
+            p.start()
+            processes.append(p)
+        deadline = time.monotonic() + 60
+        while not ours.ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+        urls = {
+            "ours /v1/predict": (f"{ours.url}/v1/predict", row),
+            "ours /v1/predict_array (batched)": (f"{ours.url}/v1/predict_array", {"x": x.tolist()}),
+            "bare BentoML": (f"http://127.0.0.1:{bare_port}/v1/predict", row),
+            "mlflow models serve": (f"http://127.0.0.1:{mlflow_port}/invocations", {"inputs": x.tolist()}),
+        }
+        c1: dict[str, list[float]] = {k: [] for k in urls}
+        c32: dict[str, list[float]] = {k: [] for k in urls}
+        errors: dict[str, int] = dict.fromkeys(urls, 0)
+        for r in range(args.rounds):
+            order = list(urls) if r % 2 == 0 else list(reversed(urls))
+            for name in order:  # interleaved rounds: each system measured in every round
+                url, body = urls[name]
+                c1[name].append(statistics.median(asyncio.run(_latencies(url, body, args.requests))))
+                rate, _, errs = asyncio.run(_throughput(url, body, 32, args.seconds))
+                c32[name].append(rate)
+                errors[name] += errs
+            console.print(f"round {r + 1}/{args.rounds} done")
+
+        raw_p50 = float(np.median(raw))
+        med = {k: statistics.median(v) for k, v in c1.items()}
+        rps = {k: statistics.median(v) for k, v in c32.items()}
+        table = Table(title="serving, digits-teacher v1 (ONNX Runtime), medians of interleaved rounds")
+        for column in ("system", "p50 c1 (ms)", "over raw (ms)", "req/s c32", "errors c32"):
+            table.add_column(column, justify="left" if column == "system" else "right")
+        table.add_row("raw ORT in-process", f"{raw_p50:.3f}", "0", "–", "–")
+        for name in urls:
+            table.add_row(
+                name, f"{med[name]:.3f}", f"{med[name] - raw_p50:+.3f}", f"{rps[name]:.0f}", str(errors[name])
+            )
+        console.print(table)
+        ours_name = "ours /v1/predict"
+        checks = [
+            (f"ours c1 over raw: {med[ours_name] - raw_p50:+.2f} ms (goal ≤ +1.5)", med[ours_name] - raw_p50 <= 1.5),
+            (f"ours over bare BentoML c1: {med[ours_name] - med['bare BentoML']:+.2f} ms (goal ≤ +0.3)",
+             med[ours_name] - med["bare BentoML"] <= 0.3),
+            (f"ours / mlflow models serve c32: {rps[ours_name] / rps['mlflow models serve']:.2f}× (goal ≥ 1.0)",
+             rps[ours_name] >= rps["mlflow models serve"]),
+            (f"batched / unbatched c32: {rps['ours /v1/predict_array (batched)'] / rps[ours_name]:.2f}× (goal ≥ 1.5)",
+             rps["ours /v1/predict_array (batched)"] >= 1.5 * rps[ours_name]),
+        ]  # fmt: skip
+        for label, ok in checks:
+            console.print(f"{'ok    ' if ok else 'MISSED'} {label}")
+
+        console.print(f"soak: {args.soak:.0f} s of bounded load (8 clients) on ours, then shutdown …")
+        engine = create_db_engine(settings.database_url)
+        with session_factory(engine)() as session:
+            before = int(session.scalar(select(func.count()).select_from(PredictionRow)) or 0)
+        rate, answered, soak_errors = asyncio.run(_throughput(urls[ours_name][0], row, 8, args.soak))
+        status = asyncio.run(_status(f"{ours.url}/admin/status"))
+        ours.stop()
+        processes.remove(ours)
+        with session_factory(engine)() as session:
+            after = int(session.scalar(select(func.count()).select_from(PredictionRow)) or 0)
+        accepted = int(status["prediction_log"]["accepted"])  # type: ignore[index]
+        lossless = after - before == answered and after == accepted
+        console.print(
+            f"soak: {answered} answered at {rate:.0f} req/s, {soak_errors} errors; {after - before} rows logged "
+            f"during the soak; {accepted} records accepted and {after} rows in the database over the whole run — "
+            + ("ok: answered == logged" if lossless else "MISSED: answered != logged")
+        )
+    finally:
+        for p in processes:
+            p.stop()
+        mlflow.stop()
+
+
+async def _status(url: str) -> dict[str, object]:
+    async with aiohttp.ClientSession() as http, http.get(url) as r:
+        return dict(await r.json())
+
+
+if __name__ == "__main__":
+    main()
