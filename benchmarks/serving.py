@@ -121,7 +121,13 @@ def main() -> None:
         ours.start()
         processes.append(ours)
         bare_port, mlflow_port = free_port(), free_port()
-        env = {**os.environ, "BARE_MODEL_PATH": str(local.onnx_path), "MLFLOW_TRACKING_URI": mlflow.url}
+        env = {
+            **os.environ,
+            "BARE_MODEL_PATH": str(local.onnx_path),
+            "MLFLOW_TRACKING_URI": mlflow.url,
+            # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         bare = ManagedProcess(
             "bare", [sys.executable, "-m", "bentoml", "serve", "benchmarks.bare_service:Bare", "--port", str(bare_port)],
             health_url=f"http://127.0.0.1:{bare_port}/readyz", log_path=state / "bare.log", env=env, cwd=Path.cwd(),

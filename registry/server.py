@@ -125,6 +125,9 @@ class MlflowServerProcess:
                 "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
                 "MLFLOW_WEBHOOK_CACHE_TTL": "1",
                 "MLFLOW_DISABLE_TELEMETRY": "true",
+                # MLflow 3's job runner (five huey consumer processes, ~250 MB and a steady slice of
+                # CPU each) serves GenAI features this product does not use; webhooks do not need it.
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
                 "DO_NOT_TRACK": "true",
             }
         )

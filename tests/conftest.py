@@ -9,13 +9,15 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from lifecycle.data import DataSplits
+from lifecycle.db import create_db_engine, upgrade_to_head
 from lifecycle.examples import get_example
 from lifecycle.package import ModelPackage
 from lifecycle.packaging import package_torch_model
@@ -40,15 +42,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test session, dropped afterwards."""
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server at LIFECYCLE_TEST_POSTGRES_URL, dropped afterwards."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"lifecycle_test_{uuid.uuid4().hex[:10]}"
+    name = f"lifecycle_test_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
+        admin.dispose()
         pytest.fail(
             f"PostgreSQL at {POSTGRES_ADMIN_URL} is required (set LIFECYCLE_TEST_POSTGRES_URL): {exc}"
         )
@@ -62,22 +65,22 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Every database contract test runs on SQLite and on the real PostgreSQL server."""
+    """Every database contract test runs on SQLite and on the real PostgreSQL server, each time on a
+    fresh database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'lifecycle.db'}"
         return
-    base: str = request.getfixturevalue("postgres_url")
-    # A schema-free reset: drop and recreate tables by migrating a fresh database per test.
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def migrated_engine(db_url: str) -> Iterator[Engine]:
+    """An engine on ``db_url`` with the schema at the newest migration."""
+    engine = create_db_engine(db_url)
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
+from lifecycle.db import session_factory, upgrade_to_head
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.db.locks import Locks
 
@@ -17,11 +16,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(db_url)
-    upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
+def engine(migrated_engine: Engine) -> Engine:
+    return migrated_engine
 
 
 def test_migrations_create_the_schema_and_are_idempotent(engine: Engine) -> None:

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
+from lifecycle.db import session_factory
 from lifecycle.db.schema import PredictionRow
 from lifecycle.db.types import utcnow
 from serving.prediction_log import LogOverloadedError, PredictionLog, PredictionRecord
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(db_url)
-    upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
+def engine(migrated_engine: Engine) -> Engine:
+    return migrated_engine
 
 
 def record(i: int) -> PredictionRecord:
