@@ -9,7 +9,9 @@ writes stale ``value_info`` that breaks ``quantize_dynamic`` unless removed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,19 @@ class _Reader:
 
     def get_next(self) -> dict[str, NDArray[np.float32]] | None:
         return next(self._batches, None)
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """The quantizer logs "Please consider pre-processing" on the root logger at every call; pre-processing
+    is not needed for static QDQ (STACK_NOTES §2), so the advice is noise in our tables."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def _strip_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -74,12 +89,13 @@ def int8_static(parent: Parent, options: RecipeOptions, workdir: Path) -> Varian
 
     def quantize(exclude: list[str], name: str) -> Path:
         out = workdir / name
-        quantize_static(
-            str(source), str(out), _Reader(input_name, calibration),
-            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=not vnni,
-            activation_type=activation, weight_type=QuantType.QInt8,
-            calibrate_method=methods[options.calibration_method], nodes_to_exclude=exclude,
-        )  # fmt: skip
+        with _quiet_root_logger():
+            quantize_static(
+                str(source), str(out), _Reader(input_name, calibration),
+                quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=not vnni,
+                activation_type=activation, weight_type=QuantType.QInt8,
+                calibrate_method=methods[options.calibration_method], nodes_to_exclude=exclude,
+            )  # fmt: skip
         return out
 
     def val_accuracy(path: Path) -> float:
@@ -178,7 +194,8 @@ def int8_dynamic(parent: Parent, options: RecipeOptions, workdir: Path) -> Varia
     source = workdir / "fp32.onnx"
     onnx.save_model(_strip_value_info(onnx.load_model_from_string(parent.onnx_model)), str(source))
     out = workdir / "model.onnx"
-    quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=False)
+    with _quiet_root_logger():
+        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=False)
     ops = {n.op_type for n in onnx.load_model(str(out)).graph.node}
     notes = []
     if "ConvInteger" in ops:
