@@ -12,14 +12,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from lifecycle.db.schema import PredictionRow
 from lifecycle.errors import LifecycleError
 
 log = logging.getLogger(__name__)
+
+PREDICTIONS = cast(Table, PredictionRow.__table__)
 
 
 class LogOverloadedError(LifecycleError):
@@ -121,7 +124,8 @@ class PredictionLog:
         while True:
             try:
                 with self._sessions.begin() as session:
-                    session.execute(insert(PredictionRow), rows)
+                    # Core insert of plain rows (executemany), not the ORM bulk path
+                    session.connection().execute(insert(PREDICTIONS), rows)
                 self.written += len(batch)
                 return
             except Exception:

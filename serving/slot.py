@@ -81,14 +81,18 @@ class ModelSlot:
         status = self.status
         status.last_check = utcnow().isoformat()
         try:
-            target = self._registry.get_by_alias(status.model, status.alias)
+            # one cheap call per poll; the full version (tags) only when the alias moved
+            version = self._registry.aliases(status.model).get(status.alias)
+            if version is None:
+                raise ModelNotReadyError(f"model {status.model!r} has no alias {status.alias!r}")
+            status.registry = "ok"
+            if self._served is not None and version == self._served.version:
+                return False
+            target = self._registry.get_version(status.model, version)
         except LifecycleError as exc:
             status.registry = f"unreachable or refusing: {exc}"
             status.last_error = str(exc)
             log.warning("registry check failed, serving last good model (%s): %s", status.version, exc)
-            return False
-        status.registry = "ok"
-        if self._served is not None and target.version == self._served.version:
             return False
         try:
             served = self._load(target.name, target.version, dict(target.tags))
