@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
 
 from lifecycle.db.types import utcnow
 from serving.metrics import ServingMetrics
@@ -15,8 +15,11 @@ from serving.prediction_log import PredictionLog, PredictionRecord
 from serving.slot import ModelSlot, Served
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(BaseModel):
+    """The answer to one request (also the JSON response body of the predict API)."""
+
+    model_config = ConfigDict(frozen=True)
+
     request_id: str
     model: str
     version: str
@@ -24,7 +27,7 @@ class Prediction:
     classes: list[int]
     labels: list[str]
     confidences: list[float]
-    probabilities: list[list[float]] | None
+    probabilities: list[list[float]] | None = None
 
 
 def softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:

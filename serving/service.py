@@ -20,6 +20,7 @@ from lifecycle.contract import ContractViolationError
 from lifecycle.settings import Settings
 from serving.guard import RequestGuard
 from serving.prediction_log import LogOverloadedError
+from serving.predictor import Prediction
 from serving.runtime import ServingRuntime
 from serving.settings import ServingSettings
 from serving.slot import ModelNotReadyError
@@ -31,17 +32,6 @@ class PredictRequest(BaseModel):
     instances: list[list[float]] = Field(min_length=1, description="Rows of features, [n, n_features].")
     request_id: str | None = Field(default=None, max_length=64, pattern=r"^[\w\-.:]+$")
     return_probabilities: bool = False
-
-
-class PredictResponse(BaseModel):
-    request_id: str
-    model: str
-    version: str
-    role: str
-    classes: list[int]
-    labels: list[str]
-    confidences: list[float]
-    probabilities: list[list[float]] | None = None
 
 
 admin = FastAPI(title="lifecycle serving admin")
@@ -74,7 +64,7 @@ class Classifier:
         _ACTIVE["runtime"] = self.runtime
 
     @bentoml.api(route="/v1/predict")
-    def predict(self, request: PredictRequest, /) -> PredictResponse:
+    def predict(self, request: PredictRequest, /) -> Prediction:
         """Classify rows; answers with class, label, confidence, and the model version that answered."""
         try:
             result = self.runtime.predictor.predict(
@@ -89,7 +79,7 @@ class Classifier:
             self._count("503")
             raise ServiceUnavailable(str(exc)) from exc
         self._count("200")
-        return PredictResponse(**result.__dict__)
+        return result
 
     @bentoml.api(
         route="/v1/predict_array", batchable=True, batch_dim=0, max_batch_size=64, max_latency_ms=5000
