@@ -39,7 +39,6 @@ MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "model.onnx"
 FORMATS = {"onnx": (ONNX_FILE,), "openvino": ("model.xml", "model.bin")}
 
-TAG_PREFIX = "lifecycle."
 TAG_ARTIFACT_SHA256 = "lifecycle.artifact_sha256"
 TAG_RUN_ID = "lifecycle.run_id"
 

@@ -26,6 +26,7 @@ from lifecycle.package import (
     npz_bytes,
     splits_npz,
 )
+from lifecycle.runtimes.base import run_batched
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.training import accuracy
 
@@ -88,8 +89,8 @@ def package_onnx_model(
         contract = ModelContract.for_classifier(
             data.feature_names, data.class_names, input_name=runner.input_name
         )
-    val_logits = runner.run_batched(data.x_val)
-    logits_test = runner.run_batched(data.x_test)
+    val_logits = run_batched(runner, data.x_val)
+    logits_test = run_batched(runner, data.x_test)
     _check_outputs(name, contract, logits_test)
     measured = {
         "test_accuracy": accuracy(logits_test, data.y_test),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,9 +129,3 @@ class ModelSlot:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
-
-    def wait_ready(self, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not self.ready and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return self.ready

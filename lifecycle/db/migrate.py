@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -21,7 +21,3 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade_to_head(engine: Engine) -> None:
     """Bring the schema of ``engine``'s database to the newest revision (idempotent)."""
     command.upgrade(alembic_config(engine), "head")
-
-
-def current_tables(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names())

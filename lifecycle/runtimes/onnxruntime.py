@@ -77,9 +77,6 @@ class OrtRunner:
         out = self._session.run([self.output_name], {self.input_name: feed})[0]
         return np.asarray(out, dtype=np.float32)
 
-    def run_batched(self, x: NDArray[np.float32], batch_size: int = 256) -> NDArray[np.float32]:
-        return np.concatenate([self.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-
     def end_profiling(self) -> dict[str, float]:
         """Stop profiling; return total microseconds per operator type (where the time goes)."""
         path = Path(self._session.end_profiling())

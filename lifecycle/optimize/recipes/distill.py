@@ -9,6 +9,7 @@ import torch
 from lifecycle.export import export_onnx, verify_export
 from lifecycle.nets import Architecture, TabularMLP, parameter_count
 from lifecycle.optimize.variant import Parent, RecipeOptions, RecipeSkippedError, Variant
+from lifecycle.runtimes.base import run_batched
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from retrain.distill import DistillConfig
 from retrain.distill import distill as run_distillation
@@ -42,7 +43,13 @@ def distill(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
         epochs=options.distill_epochs, seed=options.seed,
     )  # fmt: skip
     result = run_distillation(
-        student, teacher.run_batched(data.x_train), data.x_train, data.y_train, data.x_val, data.y_val, config
+        student,
+        run_batched(teacher, data.x_train),
+        data.x_train,
+        data.y_train,
+        data.x_val,
+        data.y_val,
+        config,
     )
     model = export_onnx(student, data.x_val[:2])
     verify_export(student, model, data.x_val[:7])

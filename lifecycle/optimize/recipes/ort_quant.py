@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from lifecycle.optimize.cpu import has_vnni
 from lifecycle.optimize.variant import Parent, RecipeOptions, Variant
+from lifecycle.runtimes.base import run_batched
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.training import accuracy
 
@@ -99,9 +100,9 @@ def int8_static(parent: Parent, options: RecipeOptions, workdir: Path) -> Varian
         return out
 
     def val_accuracy(path: Path) -> float:
-        return accuracy(OrtRunner(path).run_batched(parent.data.x_val), parent.data.y_val)
+        return accuracy(run_batched(OrtRunner(path), parent.data.x_val), parent.data.y_val)
 
-    reference = accuracy(OrtRunner(parent.onnx_model).run_batched(parent.data.x_val), parent.data.y_val)
+    reference = accuracy(run_batched(OrtRunner(parent.onnx_model), parent.data.x_val), parent.data.y_val)
     best = quantize([], "model.onnx")
     drop = reference - val_accuracy(best)
     attempts = [{"step": "full int8", "val_accuracy_drop": f"{drop:.4f}"}]

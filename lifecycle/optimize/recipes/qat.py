@@ -9,7 +9,6 @@ quantized (QDQ) as usual: the network has learned to live with the rounding.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -53,9 +52,7 @@ def qat_fine_tune(module: nn.Module, data: DataSplits, *, epochs: int, lr: float
     for layer in layers:
         parametrize.register_parametrization(layer, "weight", FakeQuantWeight())
     handles = [
-        m.register_forward_hook(_as_hook(_ActivationFakeQuant()))
-        for m in tuned.modules()
-        if isinstance(m, nn.ReLU)
+        m.register_forward_hook(_ActivationFakeQuant()) for m in tuned.modules() if isinstance(m, nn.ReLU)
     ]
     try:
         train_classifier(tuned, data, TrainConfig(epochs=epochs, lr=lr, seed=seed))
@@ -66,7 +63,3 @@ def qat_fine_tune(module: nn.Module, data: DataSplits, *, epochs: int, lr: float
             # keep the trained latent float weights; the int8 rounding happens again at export
             parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
     return tuned.eval()
-
-
-def _as_hook(fq: _ActivationFakeQuant) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], Tensor]:
-    return fq
