@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lifecycle.db.types import UTCDateTime
@@ -74,3 +74,71 @@ class PredictionRow(Base):
         Index("ix_prediction_log_model_ts", "model_name", "ts"),
         Index("ix_prediction_log_request_id", "request_id"),
     )
+
+
+class RolloutRow(Base):
+    """One rollout of a challenger version: where it is, and the traffic serving must give it.
+
+    The control plane is the only writer; serving replicas read ``canary_weight`` and
+    ``mirror_share`` of the active row of their model.
+    """
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    champion: Mapped[str] = mapped_column(String(32))
+    challenger: Mapped[str] = mapped_column(String(32))
+    phase: Mapped[str] = mapped_column(String(32))
+    step: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    canary_weight: Mapped[float] = mapped_column(Float)
+    mirror_share: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    step_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_by: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(Text)
+    policy: Mapped[dict[str, object]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_rollouts_model_phase", "model_name", "phase"),)
+
+
+class VerdictRow(Base):
+    """One analysis of one rollout step: statistics, sample sizes, thresholds and the decision."""
+
+    __tablename__ = "rollout_verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id"))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    phase: Mapped[str] = mapped_column(String(32))
+    step: Mapped[int] = mapped_column(Integer)
+    canary_weight: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(32))
+    checks: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    samples: Mapped[dict[str, int]] = mapped_column(JSON)
+    decision: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_rollout_verdicts_rollout", "rollout_id", "ts"),)
+
+
+class AlertRow(Base):
+    """Every alert raised, with where it was delivered (or why not)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(256))
+    """De-duplication key: alerts with the same key inside the cool-down are suppressed."""
+    title: Mapped[str] = mapped_column(String(512))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, object]] = mapped_column(JSON)
+    deliveries: Mapped[dict[str, object]] = mapped_column(JSON)
+    suppressed: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_alerts_key_ts", "key", "ts"),)

@@ -23,9 +23,17 @@ def engine(migrated_engine: Engine) -> Engine:
 def test_migrations_create_the_schema_and_are_idempotent(engine: Engine) -> None:
     upgrade_to_head(engine)
     tables = set(inspect(engine).get_table_names())
-    assert {"alias_history", "locks", "prediction_log", "alembic_version"} <= tables
+    assert {
+        "alias_history",
+        "locks",
+        "prediction_log",
+        "rollouts",
+        "rollout_verdicts",
+        "alerts",
+        "alembic_version",
+    } <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
 
 
 def test_alias_history_records_intervals(engine: Engine) -> None:
