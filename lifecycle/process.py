@@ -88,6 +88,13 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 continue
 
+    def kill(self) -> None:
+        """SIGKILL the process group at once (no clean-up runs: crash tests)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_path.exists():
             return "(no log)"

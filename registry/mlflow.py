@@ -71,6 +71,33 @@ class MlflowModelRegistry(ModelRegistry, RunTracker):
     def ui_url(self) -> str:
         return self.tracking_uri
 
+    # -- webhooks ------------------------------------------------------------------------------
+    def ensure_webhook(self, name: str, url: str, events: list[str], secret: str) -> str:
+        """Create the webhook ``name`` or bring it up to date (url, events, secret); returns its id.
+        Idempotent: a restarted control plane updates its one webhook instead of adding another.
+
+        :raises RegistryUnavailableError: the server refuses webhooks (e.g. http:// or loopback
+            targets not allowed, see MLFLOW_WEBHOOK_ALLOWED_SCHEMES / _ALLOW_PRIVATE_IPS).
+        """
+        wanted: Any = list(events)  # MLflow types these as a Literal of event names
+        try:
+            existing = [w for w in _paged_webhooks(self._client) if w.name == name]
+            if existing:
+                hook = self._client.update_webhook(
+                    existing[0].webhook_id, url=url, events=wanted, secret=secret, status="ACTIVE"
+                )
+                for extra in existing[1:]:
+                    self._client.delete_webhook(extra.webhook_id)
+            else:
+                hook = self._client.create_webhook(name=name, url=url, events=wanted, secret=secret)
+            return str(hook.webhook_id)
+        except MlflowException as exc:
+            raise RegistryUnavailableError(
+                f"MLflow at {self.tracking_uri} refused webhook {name!r}: {exc}"
+            ) from exc
+        except (ConnectionError, OSError) as exc:
+            raise RegistryUnavailableError(f"MLflow at {self.tracking_uri} is not reachable: {exc}") from exc
+
     # -- reads ---------------------------------------------------------------------------------
     def list_models(self) -> list[str]:
         with self._errors():
@@ -301,3 +328,13 @@ def _paged(search: Any, filter_string: str | None = None) -> Iterator[Any]:
 
 def _quote(name: str) -> str:
     return name.replace("'", "\\'")
+
+
+def _paged_webhooks(client: MlflowClient) -> Iterator[Any]:
+    token: str | None = None
+    while True:
+        page = client.list_webhooks(max_results=100, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return

@@ -1,7 +1,9 @@
-"""Request handling as plain Python: validate against the contract, run, log. No web framework."""
+"""Request handling as plain Python: validate against the contract, route, run, log, mirror.
+No web framework."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -12,7 +14,11 @@ from pydantic import BaseModel, ConfigDict
 from lifecycle.db.types import utcnow
 from serving.metrics import ServingMetrics
 from serving.prediction_log import PredictionLog, PredictionRecord
+from serving.routing import CANARY, SHADOW, Challenger, Router
+from serving.shadow import ShadowMirror
 from serving.slot import ModelSlot, Served
+
+log = logging.getLogger(__name__)
 
 
 class Prediction(BaseModel):
@@ -44,21 +50,30 @@ class Predictor:
         *,
         max_instances: int,
         metrics: ServingMetrics | None = None,
+        router: Router | None = None,
+        shadow_queue: int = 1000,
     ) -> None:
         self.slot = slot
         self.log = log
         self.max_instances = max_instances
         self.metrics = metrics
+        self.router = router
+        self.shadow = ShadowMirror(self._run_shadow, max_queue=shadow_queue) if router is not None else None
 
     def predict(
-        self, instances: object, *, request_id: str | None = None, return_probabilities: bool = False
+        self,
+        instances: object,
+        *,
+        request_id: str | None = None,
+        request_key: str | None = None,
+        return_probabilities: bool = False,
     ) -> Prediction:
         """:raises ContractViolationError: bad input (→ 400). :raises ModelNotReadyError,
         LogOverloadedError: not ready / overloaded (→ 503)."""
-        served = self.slot.current()
-        x = served.contract.validate_input(np.asarray(instances), max_rows=self.max_instances)
+        champion = self.slot.current()
+        x = champion.contract.validate_input(np.asarray(instances), max_rows=self.max_instances)
         request_id = request_id or uuid.uuid4().hex
-        probs = self._run(served, x, request_id)
+        served, probs = self._route(champion, x, request_id, request_key)
         classes = probs.argmax(axis=1)
         names = served.contract.class_names
         return Prediction(
@@ -74,39 +89,105 @@ class Predictor:
 
     def predict_rows(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """Rows already validated (the batched API checks each request before batching);
-        returns class probabilities."""
-        served = self.slot.current()
-        return self._run(served, served.contract.validate_input(x), uuid.uuid4().hex)
+        returns class probabilities. A batch is routed as one request."""
+        champion = self.slot.current()
+        return self._route(champion, champion.contract.validate_input(x), uuid.uuid4().hex, None)[1]
 
-    def _run(self, served: Served, x: NDArray[np.float32], request_id: str) -> NDArray[np.float32]:
+    def _route(
+        self, champion: Served, x: NDArray[np.float32], request_id: str, key: str | None
+    ) -> tuple[Served, NDArray[np.float32]]:
+        router = self.router
+        if router is not None and (canary := router.canary(key)) is not None:
+            if canary.served is not None:
+                try:
+                    return canary.served, self._run(canary.served, x, request_id, CANARY)
+                except Exception as exc:  # recorded as the canary's error; the champion answers instead
+                    log.debug("canary v%s failed, champion answers: %s", canary.plan.challenger, exc)
+            else:
+                self._log_error(champion.name, canary, x, request_id, CANARY)
+        probs = self._run(champion, x, request_id, champion.role)
+        if router is not None and self.shadow is not None and (mirror := router.mirror()) is not None:
+            self.shadow.offer(mirror, x, request_id)
+        return champion, probs
+
+    def _run_shadow(self, challenger: Challenger, x: NDArray[np.float32], request_id: str) -> None:
+        if challenger.served is None:
+            self._log_error(self.slot.status.model, challenger, x, request_id, SHADOW)
+            raise RuntimeError(challenger.error)
+        self._run(challenger.served, x, request_id, SHADOW)
+
+    def _run(self, served: Served, x: NDArray[np.float32], request_id: str, role: str) -> NDArray[np.float32]:
         start = time.perf_counter()
-        logits = served.runner.run(x)
+        try:
+            logits = served.runner.run(x)
+        except Exception as exc:
+            self._submit(
+                served.name,
+                served.version,
+                role,
+                x,
+                request_id,
+                None,
+                None,
+                time.perf_counter() - start,
+                repr(exc),
+            )
+            raise
         latency_s = time.perf_counter() - start
         probs = softmax(logits)
-        classes = probs.argmax(axis=1)
-        confidences = probs.max(axis=1)
+        self._submit(
+            served.name,
+            served.version,
+            role,
+            x,
+            request_id,
+            probs.argmax(axis=1),
+            probs.max(axis=1),
+            latency_s,
+        )
+        if self.metrics is not None:
+            labels = (served.name, served.version, role)
+            self.metrics.rows.labels(*labels).inc(len(x))
+            self.metrics.latency.labels(*labels).observe(latency_s)
+            histogram = self.metrics.confidence.labels(*labels)
+            for confidence in probs.max(axis=1):
+                histogram.observe(float(confidence))
+        return probs
+
+    def _log_error(
+        self, model: str, challenger: Challenger, x: NDArray[np.float32], request_id: str, role: str
+    ) -> None:
+        self._submit(
+            model, challenger.plan.challenger, role, x, request_id, None, None, 0.0, challenger.error
+        )
+
+    def _submit(
+        self,
+        model: str,
+        version: str,
+        role: str,
+        x: NDArray[np.float32],
+        request_id: str,
+        classes: NDArray[np.int64] | None,
+        confidences: NDArray[np.float32] | None,
+        latency_s: float,
+        error: str | None = None,
+    ) -> None:
         now = utcnow()
         self.log.submit(
             [
                 PredictionRecord(
                     request_id=request_id if len(x) == 1 else f"{request_id}:{i}",
                     ts=now,
-                    model_name=served.name,
-                    version=served.version,
-                    role=served.role,
+                    model_name=model,
+                    version=version,
+                    role=role,
                     features=x[i].tolist(),
-                    predicted_class=int(classes[i]),
-                    confidence=float(confidences[i]),
+                    predicted_class=None if classes is None else int(classes[i]),
+                    confidence=None if confidences is None else float(confidences[i]),
                     latency_ms=latency_s * 1e3 / len(x),
+                    error=error,
                 )
                 for i in range(len(x))
             ]
         )
-        if self.metrics is not None:
-            labels = (served.name, served.version, served.role)
-            self.metrics.rows.labels(*labels).inc(len(x))
-            self.metrics.latency.labels(*labels).observe(latency_s)
-            histogram = self.metrics.confidence.labels(*labels)
-            for confidence in confidences:
-                histogram.observe(float(confidence))
-        return probs

@@ -13,6 +13,8 @@ from registry.mlflow import MlflowModelRegistry
 from serving.metrics import serving_metrics
 from serving.prediction_log import PredictionLog
 from serving.predictor import Predictor
+from serving.rollout.store import RolloutStore
+from serving.routing import Router
 from serving.settings import ServingSettings
 from serving.slot import ModelSlot
 
@@ -41,16 +43,21 @@ class ServingRuntime:
             session_factory(engine), max_queue=serving.log_queue_size, batch_size=serving.log_batch_size,
             flush_interval_s=serving.log_flush_interval_s, submit_timeout_s=serving.log_submit_timeout_s,
         )  # fmt: skip
+        router = Router(serving.model, RolloutStore(session_factory(engine)).plan, slot.load_other)
         predictor = Predictor(
-            slot, prediction_log, max_instances=serving.max_instances, metrics=serving_metrics()
-        )
+            slot, prediction_log, max_instances=serving.max_instances, metrics=serving_metrics(),
+            router=router, shadow_queue=serving.shadow_queue_size,
+        )  # fmt: skip
         runtime = cls(settings, serving, engine, slot, prediction_log, predictor)
         slot.refresh()
-        slot.start(serving.poll_interval_s)
+        router.refresh()
+        slot.start(serving.poll_interval_s, also=router.refresh)
         return runtime
 
     def close(self) -> None:
         self.slot.stop()
+        if self.predictor.shadow is not None:
+            self.predictor.shadow.close()
         self.log.close()
         self.engine.dispose()
 
@@ -66,6 +73,7 @@ class ServingRuntime:
             "last_error": s.last_error,
             "swaps": s.swaps,
             "swap_history": s.history[-10:],
+            "rollout": self._rollout_status(),
             "prediction_log": {
                 "accepted": self.log.accepted,
                 "written": self.log.written,
@@ -73,4 +81,20 @@ class ServingRuntime:
                 "rejected_overload": self.log.rejected,
                 "write_failures": self.log.write_failures,
             },
+        }
+
+    def _rollout_status(self) -> dict[str, object] | None:
+        router = self.predictor.router
+        challenger = router.challenger if router is not None else None
+        if challenger is None:
+            return None
+        shadow = self.predictor.shadow
+        return {
+            "rollout_id": challenger.plan.rollout_id,
+            "challenger": challenger.plan.challenger,
+            "loaded": challenger.served is not None,
+            "error": challenger.error,
+            "canary_weight": challenger.plan.canary_weight,
+            "mirror_share": challenger.plan.mirror_share,
+            "shadow": shadow.stats() if shadow is not None else None,
         }

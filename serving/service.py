@@ -64,12 +64,15 @@ class Classifier:
         _ACTIVE["runtime"] = self.runtime
 
     @bentoml.api(route="/v1/predict")
-    def predict(self, request: PredictRequest, /) -> Prediction:
-        """Classify rows; answers with class, label, confidence, and the model version that answered."""
+    def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Prediction:
+        """Classify rows; answers with class, label, confidence, and the model version that answered
+        (``role`` is ``canary`` when a rollout's challenger did). An ``X-Request-Key`` header makes
+        canary routing sticky for that key."""
         try:
             result = self.runtime.predictor.predict(
                 request.instances,
                 request_id=request.request_id,
+                request_key=ctx.request.headers.get(self.runtime.serving.request_key_header),
                 return_probabilities=request.return_probabilities,
             )
         except ContractViolationError as exc:

@@ -35,3 +35,7 @@ class ServingSettings(BaseSettings):
     """Adaptive batching of the array API."""
     max_latency_ms: Annotated[int, Ge(100)] = 5000
     """Adaptive batching latency budget; low values make BentoML shed load with 503 (STACK_NOTES §5)."""
+    shadow_queue_size: Annotated[int, Ge(1)] = 1000
+    """Mirrored requests waiting for the challenger; when full, more are dropped and counted."""
+    request_key_header: str = "X-Request-Key"
+    """Header whose value routes a request stickily (stable hash) during a canary."""

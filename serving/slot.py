@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,19 +109,29 @@ class ModelSlot:
         log.info("now serving %s v%s", served.name, served.version)
         return True
 
-    def _load(self, name: str, version: str, tags: dict[str, str]) -> Served:
+    def _load(self, name: str, version: str, tags: dict[str, str], role: str = "champion") -> Served:
         local = self._registry.download(name, version, self._cache_dir / name / version)
         runner = load_version(local, tags, threads=self._threads)
         contract = local.contract
         runner.run(np.zeros((1, contract.n_features), dtype=np.float32))  # warm up before taking traffic
-        return Served(name, version, "champion", runner, contract, utcnow().isoformat())
+        return Served(name, version, role, runner, contract, utcnow().isoformat())
 
-    def start(self, interval_s: float) -> None:
-        """Poll the registry every ``interval_s`` in a background thread."""
+    def load_other(self, version: str, role: str) -> Served:
+        """Load another version of the served model (a challenger) the same verified way."""
+        target = self._registry.get_version(self.status.model, version)
+        return self._load(target.name, target.version, dict(target.tags), role)
+
+    def start(self, interval_s: float, *, also: Callable[[], None] | None = None) -> None:
+        """Poll the registry every ``interval_s`` in a background thread (and run ``also`` after)."""
 
         def loop() -> None:
             while not self._stop.wait(interval_s):
                 self.refresh()
+                if also is not None:
+                    try:
+                        also()
+                    except Exception:
+                        log.exception("background refresh failed; retrying in %.1f s", interval_s)
 
         self._thread = threading.Thread(target=loop, name="model-slot", daemon=True)
         self._thread.start()

@@ -1,0 +1,84 @@
+"""Runs the control plane as a child process (``python -m lifecycle.control``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
+
+from lifecycle.control.settings import ControlSettings
+from lifecycle.errors import LifecycleError
+from lifecycle.process import ManagedProcess, ProcessStartError, port_open
+from lifecycle.settings import Settings
+from serving.rollout.policy import RolloutPolicy
+
+
+class ControlPlaneStartError(LifecycleError):
+    """The control plane could not start."""
+
+
+def settings_env(prefix: str, settings: BaseSettings) -> dict[str, str]:
+    """Environment variables that rebuild ``settings`` in a child process (secrets included)."""
+    env: dict[str, str] = {}
+    for key in type(settings).model_fields:
+        value = getattr(settings, key)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list | tuple | dict):
+            value = json.dumps(list(value) if isinstance(value, tuple) else value)
+        env[f"{prefix}{key.upper()}"] = str(value)
+    return env
+
+
+class ControlPlaneProcess:
+    def __init__(self, settings: Settings, control: ControlSettings, policy: RolloutPolicy) -> None:
+        self.settings = settings
+        self.control = control
+        env = dict(os.environ)
+        env.update(
+            {
+                "LIFECYCLE_REGISTRY_TRACKING_URI": settings.tracking_uri,
+                "LIFECYCLE_STATE_DIR": str(settings.state_path),
+                "LIFECYCLE_DB_URL": settings.database_url,
+                **settings_env("LIFECYCLE_CONTROL_", control),
+                **settings_env("LIFECYCLE_ROLLOUT_", policy),
+            }
+        )
+        self._process = ManagedProcess(
+            "control-plane", [sys.executable, "-m", "lifecycle.control"], health_url=f"{self.url}/healthz",
+            log_path=settings.logs_dir / "control-plane.log", env=env, cwd=settings.state_path,
+            startup_timeout_s=60,
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.control.host}:{self.control.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def start(self) -> str:
+        if port_open(self.control.host, self.control.port):
+            raise ControlPlaneStartError(
+                f"port {self.control.port} is already in use; set LIFECYCLE_CONTROL_PORT to a free port"
+            )
+        try:
+            self._process.start()
+        except ProcessStartError as exc:
+            raise ControlPlaneStartError(str(exc)) from exc
+        return self.url
+
+    def stop(self) -> None:
+        self._process.stop()
+
+    def kill(self) -> None:
+        self._process.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self._process.log_tail(lines)

@@ -1,0 +1,98 @@
+"""Request routing from the persisted rollout plan: which model answers, which requests are mirrored.
+
+The plan (challenger version, canary share, mirror share) is read from the database that the
+control plane writes; a replica keeps no rollout state of its own. With a request key the canary
+decision is a stable hash (sticky: the same key keeps its model while the share only grows);
+without one it is random.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from serving.rollout.store import TrafficPlan
+from serving.slot import Served
+
+log = logging.getLogger(__name__)
+
+CANARY, SHADOW = "canary", "shadow"
+
+
+@dataclass(frozen=True)
+class Challenger:
+    plan: TrafficPlan
+    served: Served | None
+    """None when the challenger could not be loaded: requests routed to it count as its errors."""
+    error: str | None = None
+
+
+def key_bucket(key: str) -> float:
+    """A stable position in [0, 1) for a request key."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest) / 2.0**64
+
+
+class Router:
+    def __init__(
+        self,
+        model: str,
+        plan_source: Callable[[str], TrafficPlan | None],
+        loader: Callable[[str, str], Served],
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._model = model
+        self._plan_source = plan_source
+        self._loader = loader
+        self._rng = rng or random.Random()  # noqa: S311 (traffic splitting, not security)
+        self._challenger: Challenger | None = None
+        self._loaded: dict[str, Served] = {}
+
+    @property
+    def challenger(self) -> Challenger | None:
+        return self._challenger
+
+    def refresh(self) -> None:
+        """Read the plan; load a new challenger beside the champion before routing to it."""
+        plan = self._plan_source(self._model)
+        if plan is None:
+            self._challenger, self._loaded = None, {}
+            return
+        current = self._challenger
+        if current is not None and current.plan.challenger == plan.challenger:
+            self._challenger = Challenger(plan, current.served, current.error)
+            return
+        try:
+            served = self._loaded.get(plan.challenger) or self._loader(plan.challenger, CANARY)
+            self._loaded = {plan.challenger: served}
+            self._challenger = Challenger(plan, served)
+            log.info(
+                "challenger v%s loaded: canary %.0f %%, mirror %.0f %%",
+                plan.challenger,
+                plan.canary_weight * 100,
+                plan.mirror_share * 100,
+            )
+        except Exception as exc:
+            log.exception("loading challenger v%s failed", plan.challenger)
+            self._challenger = Challenger(
+                plan, None, f"challenger v{plan.challenger} could not be loaded: {exc}"
+            )
+
+    def canary(self, key: str | None) -> Challenger | None:
+        """The challenger when this request falls in the canary share, else None (champion answers)."""
+        c = self._challenger
+        if c is None or c.plan.canary_weight <= 0.0:
+            return None
+        position = key_bucket(key) if key else self._rng.random()
+        return c if position < c.plan.canary_weight else None
+
+    def mirror(self) -> Challenger | None:
+        """The challenger when this champion-answered request is to be mirrored to it."""
+        c = self._challenger
+        if c is None or c.plan.mirror_share <= 0.0:
+            return None
+        return c if self._rng.random() < c.plan.mirror_share else None
