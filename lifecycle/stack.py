@@ -13,7 +13,10 @@ from lifecycle.db.locks import Locks
 from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
+from lifecycle.control.process import ControlPlaneProcess
+from lifecycle.control.settings import ControlSettings
 from serving.process import ServingProcess
+from serving.rollout.policy import RolloutPolicy
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -55,11 +58,13 @@ def connect(settings: Settings, *, check_registry: bool = True) -> Services:
 
 @dataclass
 class Stack:
-    """The processes ``lifecycle up`` runs: the MLflow server (when embedded) and serving."""
+    """The processes ``lifecycle up`` runs: the MLflow server (when embedded), the control plane
+    and serving."""
 
     settings: Settings
     mlflow: MlflowServerProcess | None = None
     serving: ServingProcess | None = None
+    control: ControlPlaneProcess | None = None
     services: Services | None = None
     urls: dict[str, str] = field(default_factory=dict)
 
@@ -72,6 +77,12 @@ class Stack:
         self.urls["MLflow UI"] = self.services.registry.ui_url
         return self.services
 
+    def start_control(self, control: ControlSettings | None = None) -> ControlPlaneProcess:
+        """Start the control plane (rollouts, MLflow webhook receiver, admin and status API)."""
+        self.control = ControlPlaneProcess(self.settings, control or ControlSettings(), RolloutPolicy())
+        self.urls["Control plane"] = f"{self.control.start()}/status"
+        return self.control
+
     def start_serving(self, serving: ServingSettings | None = None) -> ServingProcess:
         """Start the BentoML service (after the registry holds a champion, so it can load one)."""
         self.serving = ServingProcess(self.settings, serving or ServingSettings())
@@ -83,6 +94,9 @@ class Stack:
         if self.serving is not None:
             self.serving.stop()
             self.serving = None
+        if self.control is not None:
+            self.control.stop()
+            self.control = None
         if self.services is not None:
             self.services.close()
             self.services = None

@@ -63,7 +63,7 @@ def up(
         bool, typer.Option(help="Train and register the digits teacher if the registry is empty.")
     ] = True,
 ) -> None:
-    """Start the stack (MLflow server and UI, serving) and keep it running until Ctrl-C."""
+    """Start the stack (MLflow server and UI, control plane, serving) and keep it running until Ctrl-C."""
     settings = Settings()
     stack = Stack(settings)
     stopping = threading.Event()
@@ -87,6 +87,9 @@ def up(
                     f"test accuracy {v.metrics['test_accuracy']:.4f}, "
                     f"{int(v.metrics['parameter_count']):,} parameters, trained in {trained.result.seconds:.1f} s"
                 )
+        with console.status("starting the control plane…"):
+            control = stack.start_control()
+        console.print(f"control plane at [bold]{control.url}[/] (rollouts: `lifecycle rollout status MODEL`)")
         with console.status("starting serving (BentoML)…"):
             serving = stack.start_serving()
             ready = _wait(serving.ready, 60)
@@ -203,6 +206,9 @@ def _register_subcommands() -> None:
     from lifecycle.cli.predict import predict_command
 
     app.command("predict")(predict_command)
+    from lifecycle.cli.rollout import rollout_app
+
+    app.add_typer(rollout_app, name="rollout")
 
 
 _register_subcommands()

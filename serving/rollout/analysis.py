@@ -68,7 +68,7 @@ class Window:
 class Check:
     name: str
     value: float | None
-    threshold: float
+    threshold: float | None
     n: int
     passed: bool | None
     """None: not evaluated (too few samples), with ``note`` saying why."""
@@ -92,7 +92,8 @@ class Verdict:
     def to_json(self) -> dict[str, object]:
         return {
             "outcome": self.outcome.value,
-            "checks": [asdict(c) for c in self.checks],
+            # non-finite numbers are not JSON (PostgreSQL refuses them): stored as null
+            "checks": [{k: _finite(v) for k, v in asdict(c).items()} for c in self.checks],
             "samples": dict(self.samples),
             "summary": self.summary(),
         }
@@ -128,7 +129,10 @@ def analyse(window: Window, policy: RolloutPolicy, *, shadow: bool) -> Verdict:
             [Check("requests", chall.requests, policy.min_canary_requests, chall.requests, None, note)],
             samples,
         )
-    checks = [_error_rate(champ, chall, policy), _p99(champ, chall, policy)]
+    checks = [
+        _error_rate(champ, chall, policy),
+        _shadow_latency(chall) if shadow else _p99(champ, chall, policy),
+    ]
     checks += _paired_checks(
         pairs, policy, minimum=policy.min_shadow_pairs if shadow else policy.min_canary_pairs
     )
@@ -141,14 +145,23 @@ def _error_rate(champ: ModelWindow, chall: ModelWindow, policy: RolloutPolicy) -
     return Check("error_rate", chall.error_rate, limit, chall.requests, chall.error_rate <= limit)
 
 
+def _shadow_latency(chall: ModelWindow) -> Check:
+    # Mirrored runs happen on a background thread that waits for the GIL behind request handling
+    # (up to the 5 ms switch interval): a model as fast as the champion measured p99 3.3 ms there
+    # against the champion's 0.2 ms on the request path. Comparing the two would reject good
+    # challengers, so latency is reported here and gated in the canary steps, where the
+    # challenger answers on the request path under the same conditions as the champion.
+    note = "shadow latency is measured off the request path; gated in the canary steps"
+    value = chall.p99_ms if chall.latencies_ms.size else None
+    return Check("p99_latency_ms", value, None, int(chall.latencies_ms.size), None, note)
+
+
 def _p99(champ: ModelWindow, chall: ModelWindow, policy: RolloutPolicy) -> Check:
     if chall.latencies_ms.size == 0:
         # every challenger request failed: the error-rate check carries the verdict
-        return Check("p99_latency_ms", None, float("nan"), 0, None, "no successful challenger request")
+        return Check("p99_latency_ms", None, None, 0, None, "no successful challenger request")
     if champ.latencies_ms.size == 0:
-        return Check(
-            "p99_latency_ms", chall.p99_ms, float("nan"), chall.requests, None, "no champion latencies"
-        )
+        return Check("p99_latency_ms", chall.p99_ms, None, chall.requests, None, "no champion latencies")
     limit = policy.max_p99_ratio * champ.p99_ms + policy.latency_slack_ms
     return Check("p99_latency_ms", chall.p99_ms, limit, int(chall.latencies_ms.size), chall.p99_ms <= limit)
 
@@ -173,3 +186,7 @@ def _paired_checks(pairs: Pairs, policy: RolloutPolicy, *, minimum: int) -> list
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
+
+
+def _finite(value: object) -> object:
+    return None if isinstance(value, float) and not np.isfinite(value) else value

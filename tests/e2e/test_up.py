@@ -30,12 +30,13 @@ def _wait_for(process: subprocess.Popen[str], log: Path, text: str, timeout_s: f
 
 @pytest.mark.slow
 def test_up_seeds_the_registry_and_stops_cleanly(tmp_path: Path) -> None:
-    port, serving_port = free_port(), free_port()
+    port, serving_port, control_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "LIFECYCLE_STATE_DIR": str(tmp_path / "state"),
         "LIFECYCLE_REGISTRY_PORT": str(port),
         "LIFECYCLE_SERVING_PORT": str(serving_port),
+        "LIFECYCLE_CONTROL_PORT": str(control_port),
         "COLUMNS": "200",
     }
     env.pop("LIFECYCLE_REGISTRY_TRACKING_URI", None)
@@ -73,11 +74,22 @@ def test_up_seeds_the_registry_and_stops_cleanly(tmp_path: Path) -> None:
         )  # fmt: skip
         assert predicted.returncode == 0, predicted.stderr
         assert "digits-teacher v1 (champion)" in predicted.stdout
+        control = httpx.get(f"http://127.0.0.1:{control_port}/status", timeout=10).json()
+        assert control["webhook"] == "registered" and control["rollouts"] == []
+        no_rollout = subprocess.run(
+            [sys.executable, "-m", "lifecycle", "rollout", "status", "digits-teacher"], env=env,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert no_rollout.returncode == 1 and "has no rollout" in no_rollout.stderr
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=60)
     assert code == 0, log.read_text()
     assert "stopped" in log.read_text()
-    for stopped in (f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{serving_port}/livez"):
+    for stopped in (
+        f"http://127.0.0.1:{port}/health",
+        f"http://127.0.0.1:{serving_port}/livez",
+        f"http://127.0.0.1:{control_port}/healthz",
+    ):
         with pytest.raises(httpx.ConnectError):
             httpx.get(stopped, timeout=2)

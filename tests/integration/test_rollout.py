@@ -294,3 +294,40 @@ def test_kill_9_mid_canary_then_restart_resumes_the_same_step(stack: RolloutStac
     assert done["rollout"]["id"] == rollout_id  # type: ignore[index]
     assert stack.registry.aliases(stack.name)["champion"] == challenger
     assert set(stack.load.statuses) == {200}, stack.load.statuses
+
+
+def test_cli_start_pause_status_resume_abort(stack: RolloutStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from lifecycle.cli.app import app
+
+    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(stack.settings.state_path))
+    monkeypatch.setenv("LIFECYCLE_CONTROL_PORT", str(stack.control_settings.port))
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    champion = stack.registry.aliases(stack.name)["champion"]
+    challenger = stack.versions["int8"] if champion != stack.versions["int8"] else stack.versions["fp32"]
+
+    started = runner.invoke(app, ["rollout", "start", stack.name, challenger])
+    assert started.exit_code == 0, started.output
+    assert f"v{champion} (champion) → v{challenger} (challenger)" in started.output
+    paused = runner.invoke(app, ["rollout", "pause", stack.name])
+    assert paused.exit_code == 0 and "(paused)" in paused.output, paused.output
+    time.sleep(3 * POLICY.interval_s)
+    status = runner.invoke(app, ["rollout", "status", stack.name])
+    assert status.exit_code == 0 and "shadow (paused)" in status.output, (
+        status.output
+    )  # no progress while paused
+    resumed = runner.invoke(app, ["rollout", "resume", stack.name])
+    assert resumed.exit_code == 0 and "(paused)" not in resumed.output
+    stack.wait(lambda s: s["rollout"]["phase"] == "canary", 60, "canary after resume")  # type: ignore[index]
+    status = runner.invoke(app, ["rollout", "status", stack.name])
+    assert "last verdicts" in status.output and "agreement" in status.output, status.output
+    aborted = runner.invoke(app, ["rollout", "abort", stack.name])
+    assert aborted.exit_code == 0 and "aborted" in aborted.output, aborted.output
+    assert stack.registry.aliases(stack.name) == {"champion": champion}
+    again = runner.invoke(app, ["rollout", "pause", stack.name])
+    assert again.exit_code == 1 and "has no active rollout" in again.output
+    unknown = runner.invoke(app, ["rollout", "start", stack.name, "999"])
+    assert unknown.exit_code == 1 and "does not exist" in unknown.output
+    assert set(stack.load.statuses) == {200}, stack.load.statuses

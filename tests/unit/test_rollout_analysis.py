@@ -52,7 +52,6 @@ def test_a_faithful_challenger_passes_with_statistics_recorded() -> None:
     [
         ({"agree": 0.5}, "agreement"),
         ({"errors": 40}, "error_rate"),
-        ({"slow": 10.0}, "p99_latency_ms"),
         ({"conf_shift": 0.3}, "confidence_ks"),
     ],
 )
@@ -89,3 +88,13 @@ def test_ks_distance_matches_scipy() -> None:
     a, b = RNG.normal(0, 1, 300), RNG.normal(0.3, 1, 200)
     assert ks_distance(a, b) == pytest.approx(ks_2samp(a, b).statistic)
     assert ks_distance(a, a) == 0.0
+
+
+def test_latency_is_gated_in_the_canary_and_only_reported_in_the_shadow() -> None:
+    slow = window(400, slow=10.0)
+    shadow = analyse(slow, POLICY, shadow=True)
+    assert shadow.outcome is Outcome.PASS
+    assert {c.name: c.passed for c in shadow.checks}["p99_latency_ms"] is None
+    canary = analyse(slow, POLICY, shadow=False)
+    assert canary.outcome is Outcome.FAIL
+    assert [c.name for c in canary.checks if c.passed is False] == ["p99_latency_ms"]
