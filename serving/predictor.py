@@ -96,54 +96,40 @@ class Predictor:
     def _route(
         self, champion: Served, x: NDArray[np.float32], request_id: str, key: str | None
     ) -> tuple[Served, NDArray[np.float32]]:
+        ids = row_ids(request_id, len(x))
         router = self.router
         if router is not None and (canary := router.canary(key)) is not None:
             if canary.served is not None:
                 try:
-                    return canary.served, self._run(canary.served, x, request_id, CANARY)
+                    return canary.served, self._run(canary.served, x, ids, CANARY)
                 except Exception as exc:  # recorded as the canary's error; the champion answers instead
                     log.debug("canary v%s failed, champion answers: %s", canary.plan.challenger, exc)
             else:
-                self._log_error(champion.name, canary, x, request_id, CANARY)
-        probs = self._run(champion, x, request_id, champion.role)
+                self._log_error(champion.name, canary, x, ids, CANARY)
+        probs = self._run(champion, x, ids, champion.role)
         if router is not None and self.shadow is not None and (mirror := router.mirror()) is not None:
-            self.shadow.offer(mirror, x, request_id)
+            self.shadow.offer(mirror, x, ids)
         return champion, probs
 
-    def _run_shadow(self, challenger: Challenger, x: NDArray[np.float32], request_id: str) -> None:
-        if challenger.served is None:
-            self._log_error(self.slot.status.model, challenger, x, request_id, SHADOW)
+    def _run_shadow(self, challenger: Challenger, x: NDArray[np.float32], ids: list[str]) -> None:
+        if challenger.shadow is None:
+            self._log_error(self.slot.status.model, challenger, x, ids, SHADOW)
             raise RuntimeError(challenger.error)
-        self._run(challenger.served, x, request_id, SHADOW)
+        self._run(challenger.shadow, x, ids, SHADOW)
 
-    def _run(self, served: Served, x: NDArray[np.float32], request_id: str, role: str) -> NDArray[np.float32]:
+    def _run(self, served: Served, x: NDArray[np.float32], ids: list[str], role: str) -> NDArray[np.float32]:
         start = time.perf_counter()
         try:
             logits = served.runner.run(x)
         except Exception as exc:
             self._submit(
-                served.name,
-                served.version,
-                role,
-                x,
-                request_id,
-                None,
-                None,
-                time.perf_counter() - start,
-                repr(exc),
+                served.name, served.version, role, x, ids, None, None, time.perf_counter() - start, repr(exc)
             )
             raise
         latency_s = time.perf_counter() - start
         probs = softmax(logits)
         self._submit(
-            served.name,
-            served.version,
-            role,
-            x,
-            request_id,
-            probs.argmax(axis=1),
-            probs.max(axis=1),
-            latency_s,
+            served.name, served.version, role, x, ids, probs.argmax(axis=1), probs.max(axis=1), latency_s
         )
         if self.metrics is not None:
             labels = (served.name, served.version, role)
@@ -155,11 +141,9 @@ class Predictor:
         return probs
 
     def _log_error(
-        self, model: str, challenger: Challenger, x: NDArray[np.float32], request_id: str, role: str
+        self, model: str, challenger: Challenger, x: NDArray[np.float32], ids: list[str], role: str
     ) -> None:
-        self._submit(
-            model, challenger.plan.challenger, role, x, request_id, None, None, 0.0, challenger.error
-        )
+        self._submit(model, challenger.plan.challenger, role, x, ids, None, None, 0.0, challenger.error)
 
     def _submit(
         self,
@@ -167,22 +151,24 @@ class Predictor:
         version: str,
         role: str,
         x: NDArray[np.float32],
-        request_id: str,
+        ids: list[str],
         classes: NDArray[np.int64] | None,
         confidences: NDArray[np.float32] | None,
         latency_s: float,
         error: str | None = None,
     ) -> None:
         now = utcnow()
+        # a mirrored row's input is the champion's row with the same id: not stored twice
+        keep_features = role != SHADOW
         self.log.submit(
             [
                 PredictionRecord(
-                    request_id=request_id if len(x) == 1 else f"{request_id}:{i}",
+                    request_id=ids[i],
                     ts=now,
                     model_name=model,
                     version=version,
                     role=role,
-                    features=x[i].tolist(),
+                    features=x[i].tolist() if keep_features else [],
                     predicted_class=None if classes is None else int(classes[i]),
                     confidence=None if confidences is None else float(confidences[i]),
                     latency_ms=latency_s * 1e3 / len(x),
@@ -191,3 +177,8 @@ class Predictor:
                 for i in range(len(x))
             ]
         )
+
+
+def row_ids(request_id: str, n: int) -> list[str]:
+    """Prediction-log ids of a request's rows: the request id, or ``id:i`` for multi-row requests."""
+    return [request_id] if n == 1 else [f"{request_id}:{i}" for i in range(n)]

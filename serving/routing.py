@@ -12,7 +12,7 @@ import hashlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from serving.rollout.store import TrafficPlan
 from serving.slot import Served
@@ -27,6 +27,9 @@ class Challenger:
     plan: TrafficPlan
     served: Served | None
     """None when the challenger could not be loaded: requests routed to it count as its errors."""
+    shadow: Served | None = None
+    """The same version loaded for mirrored runs: one intra-op thread, so that mirroring takes at
+    most one core from the champion."""
     error: str | None = None
 
 
@@ -50,7 +53,6 @@ class Router:
         self._loader = loader
         self._rng = rng or random.Random()  # noqa: S311 (traffic splitting, not security)
         self._challenger: Challenger | None = None
-        self._loaded: dict[str, Served] = {}
 
     @property
     def challenger(self) -> Challenger | None:
@@ -60,16 +62,16 @@ class Router:
         """Read the plan; load a new challenger beside the champion before routing to it."""
         plan = self._plan_source(self._model)
         if plan is None:
-            self._challenger, self._loaded = None, {}
+            self._challenger = None
             return
         current = self._challenger
         if current is not None and current.plan.challenger == plan.challenger:
-            self._challenger = Challenger(plan, current.served, current.error)
+            self._challenger = replace(current, plan=plan)
             return
         try:
-            served = self._loaded.get(plan.challenger) or self._loader(plan.challenger, CANARY)
-            self._loaded = {plan.challenger: served}
-            self._challenger = Challenger(plan, served)
+            served = self._loader(plan.challenger, CANARY)
+            shadow = self._loader(plan.challenger, SHADOW)
+            self._challenger = Challenger(plan, served, shadow)
             log.info(
                 "challenger v%s loaded: canary %.0f %%, mirror %.0f %%",
                 plan.challenger,
@@ -78,9 +80,8 @@ class Router:
             )
         except Exception as exc:
             log.exception("loading challenger v%s failed", plan.challenger)
-            self._challenger = Challenger(
-                plan, None, f"challenger v{plan.challenger} could not be loaded: {exc}"
-            )
+            error = f"challenger v{plan.challenger} could not be loaded: {exc}"
+            self._challenger = Challenger(plan, None, None, error)
 
     def canary(self, key: str | None) -> Challenger | None:
         """The challenger when this request falls in the canary share, else None (champion answers)."""

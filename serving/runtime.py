@@ -14,7 +14,7 @@ from serving.metrics import serving_metrics
 from serving.prediction_log import PredictionLog
 from serving.predictor import Predictor
 from serving.rollout.store import RolloutStore
-from serving.routing import Router
+from serving.routing import SHADOW, Router
 from serving.settings import ServingSettings
 from serving.slot import ModelSlot
 
@@ -43,7 +43,11 @@ class ServingRuntime:
             session_factory(engine), max_queue=serving.log_queue_size, batch_size=serving.log_batch_size,
             flush_interval_s=serving.log_flush_interval_s, submit_timeout_s=serving.log_submit_timeout_s,
         )  # fmt: skip
-        router = Router(serving.model, RolloutStore(session_factory(engine)).plan, slot.load_other)
+        router = Router(
+            serving.model,
+            RolloutStore(session_factory(engine)).plan,
+            lambda version, role: slot.load_other(version, role, threads=1 if role == SHADOW else None),
+        )
         predictor = Predictor(
             slot, prediction_log, max_instances=serving.max_instances, metrics=serving_metrics(),
             router=router, shadow_queue=serving.shadow_queue_size,

@@ -7,6 +7,7 @@ failure is logged as its error and never reaches the client.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -19,19 +20,20 @@ from serving.routing import Challenger
 
 log = logging.getLogger(__name__)
 
-RunShadow = Callable[[Challenger, NDArray[np.float32], str], None]
+RunShadow = Callable[[Challenger, NDArray[np.float32], list[str]], None]
 
 
 @dataclass(frozen=True)
 class _Job:
     challenger: Challenger
     x: NDArray[np.float32]
-    request_id: str
+    ids: list[str]
 
 
 class ShadowMirror:
-    def __init__(self, run: RunShadow, *, max_queue: int = 1000) -> None:
+    def __init__(self, run: RunShadow, *, max_queue: int = 1000, max_batch: int = 64) -> None:
         self._run = run
+        self._max_batch = max_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self.mirrored = 0
         self.dropped = 0
@@ -39,10 +41,10 @@ class ShadowMirror:
         self._thread = threading.Thread(target=self._work, name="shadow-mirror", daemon=True)
         self._thread.start()
 
-    def offer(self, challenger: Challenger, x: NDArray[np.float32], request_id: str) -> bool:
+    def offer(self, challenger: Challenger, x: NDArray[np.float32], ids: list[str]) -> bool:
         """Queue one mirrored request; False (and counted) when the queue is full."""
         try:
-            self._queue.put_nowait(_Job(challenger, x, request_id))
+            self._queue.put_nowait(_Job(challenger, x, ids))
             return True
         except queue.Full:
             self.dropped += 1
@@ -61,13 +63,35 @@ class ShadowMirror:
         self._thread.join(timeout_s)
 
     def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
+        _lower_priority()
+        while True:
+            jobs, stop = self._take()
+            # requests queued meanwhile run as one batch: one runtime call, one log submit
+            for challenger, group in _by_challenger(jobs):
+                x = np.concatenate([job.x for job in group])
+                try:
+                    self._run(challenger, x, [i for job in group for i in job.ids])
+                    self.mirrored += len(group)
+                except Exception as exc:  # recorded as the challenger's error by the runner
+                    self.failed += len(group)
+                    log.debug("shadow run failed: %s", exc)
+            if stop:
+                return
+
+    def _take(self) -> tuple[list[_Job], bool]:
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        jobs = [first]
+        while len(jobs) < self._max_batch:
             try:
-                self._run(job.challenger, job.x, job.request_id)
-                self.mirrored += 1
-            except Exception as exc:  # recorded as the challenger's error by the runner
-                self.failed += 1
-                log.debug("shadow run failed: %s", exc)
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return jobs, True
+            jobs.append(job)
+        return jobs, False
 
     def stats(self) -> dict[str, int]:
         return {
@@ -76,3 +100,18 @@ class ShadowMirror:
             "failed": self.failed,
             "pending": self.pending,
         }
+
+
+def _lower_priority() -> None:
+    """Mirrored runs yield the CPU to requests: on Linux a thread has its own nice value."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError) as exc:  # not Linux, or not permitted: run at normal priority
+        log.debug("could not lower the shadow thread's priority: %s", exc)
+
+
+def _by_challenger(jobs: list[_Job]) -> list[tuple[Challenger, list[_Job]]]:
+    groups: dict[int, tuple[Challenger, list[_Job]]] = {}
+    for job in jobs:
+        groups.setdefault(id(job.challenger.shadow), (job.challenger, []))[1].append(job)
+    return list(groups.values())

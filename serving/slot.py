@@ -109,17 +109,24 @@ class ModelSlot:
         log.info("now serving %s v%s", served.name, served.version)
         return True
 
-    def _load(self, name: str, version: str, tags: dict[str, str], role: str = "champion") -> Served:
+    def _load(
+        self,
+        name: str,
+        version: str,
+        tags: dict[str, str],
+        role: str = "champion",
+        threads: int | None = None,
+    ) -> Served:
         local = self._registry.download(name, version, self._cache_dir / name / version)
-        runner = load_version(local, tags, threads=self._threads)
+        runner = load_version(local, tags, threads=self._threads if threads is None else threads)
         contract = local.contract
         runner.run(np.zeros((1, contract.n_features), dtype=np.float32))  # warm up before taking traffic
         return Served(name, version, role, runner, contract, utcnow().isoformat())
 
-    def load_other(self, version: str, role: str) -> Served:
+    def load_other(self, version: str, role: str, threads: int | None = None) -> Served:
         """Load another version of the served model (a challenger) the same verified way."""
         target = self._registry.get_version(self.status.model, version)
-        return self._load(target.name, target.version, dict(target.tags), role)
+        return self._load(target.name, target.version, dict(target.tags), role, threads)
 
     def start(self, interval_s: float, *, also: Callable[[], None] | None = None) -> None:
         """Poll the registry every ``interval_s`` in a background thread (and run ``also`` after)."""

@@ -71,6 +71,7 @@ def int8_static(parent: Parent, options: RecipeOptions, workdir: Path) -> Varian
     }
     if options.calibration_method not in methods:
         raise ValueError(f"calibration method {options.calibration_method!r}; use one of {sorted(methods)}")
+    workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / "fp32.onnx"
     source.write_bytes(onnx.load_model_from_string(parent.onnx_model).SerializeToString())
     input_name = OrtRunner(parent.onnx_model).input_name
