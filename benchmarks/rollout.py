@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 import httpx
@@ -25,6 +22,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import start_mlflow
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.types import utcnow
 from lifecycle.optimize.recipes.ort_quant import int8_static
@@ -33,7 +31,6 @@ from lifecycle.packaging import package_onnx_model
 from lifecycle.settings import RegistrySettings, Settings
 from lifecycle.stack import connect
 from lifecycle.workflows import train_and_register
-from registry.server import MlflowServerProcess
 from serving.process import ServingProcess
 from serving.rollout import machine
 from serving.rollout.policy import RolloutPolicy
@@ -87,13 +84,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--shadow-share", type=float, default=1.0, help="share of requests mirrored when on")
     args = parser.parse_args()
-    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
-    state = Path(tempfile.mkdtemp(prefix="bench-rollout-"))
-    mlflow = MlflowServerProcess(
-        host="127.0.0.1", port=free_port(), backend_uri=f"sqlite:///{state / 'mlflow.db'}",
-        artifacts_dir=state / "mlartifacts", state_dir=state,
-    )  # fmt: skip
-    mlflow.start()
+    state, mlflow = start_mlflow("bench-rollout-")
     serving: ServingProcess | None = None
     try:
         settings = Settings(state_dir=state, registry=RegistrySettings(tracking_uri=mlflow.url))

@@ -20,7 +20,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from benchmarks.common import start_mlflow
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.schema import PredictionRow
 from lifecycle.process import ManagedProcess
@@ -37,7 +37,6 @@ from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.settings import RegistrySettings, Settings
 from lifecycle.stack import connect
 from lifecycle.workflows import train_and_register
-from registry.server import MlflowServerProcess
 from serving.process import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port
@@ -93,13 +92,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="per concurrency-32 measurement")
     parser.add_argument("--soak", type=float, default=60.0)
     args = parser.parse_args()
-    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
-    state = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    mlflow = MlflowServerProcess(
-        host="127.0.0.1", port=free_port(), backend_uri=f"sqlite:///{state / 'mlflow.db'}",
-        artifacts_dir=state / "mlartifacts", state_dir=state,
-    )  # fmt: skip
-    mlflow.start()
+    state, mlflow = start_mlflow("bench-serving-")
     processes: list[ManagedProcess | ServingProcess] = []
     try:
         settings = Settings(state_dir=state, registry=RegistrySettings(tracking_uri=mlflow.url))

@@ -101,6 +101,21 @@ class ManagedProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def start_on_port(
+    process: ManagedProcess, host: str, port: int, *, setting: str, error: type[LifecycleError]
+) -> None:
+    """Start ``process`` that will listen on ``host:port``.
+
+    :raises error: the port is taken (naming the ``setting`` that moves it), or the start failed.
+    """
+    if port_open(host, port):
+        raise error(f"port {port} is already in use; set {setting} to a free port")
+    try:
+        process.start()
+    except ProcessStartError as exc:
+        raise error(str(exc)) from exc
+
+
 def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
     try:
         return httpx.get(url, timeout=timeout_s).status_code == 200

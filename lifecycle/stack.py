@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from lifecycle.control.process import ControlPlaneProcess
+from lifecycle.control.settings import ControlSettings
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.db.locks import Locks
 from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
-from lifecycle.control.process import ControlPlaneProcess
-from lifecycle.control.settings import ControlSettings
 from serving.process import ServingProcess
 from serving.rollout.policy import RolloutPolicy
 from serving.settings import ServingSettings

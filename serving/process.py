@@ -6,7 +6,7 @@ import os
 import sys
 
 from lifecycle.errors import LifecycleError
-from lifecycle.process import ManagedProcess, ProcessStartError, is_healthy, port_open
+from lifecycle.process import ManagedProcess, is_healthy, start_on_port
 from lifecycle.settings import Settings
 from serving.settings import ServingSettings
 
@@ -47,14 +47,10 @@ class ServingProcess:
         return f"http://{self.serving.host}:{self.serving.port}"
 
     def start(self) -> str:
-        if port_open(self.serving.host, self.serving.port):
-            raise ServingStartError(
-                f"port {self.serving.port} is already in use; set LIFECYCLE_SERVING_PORT to a free port"
-            )
-        try:
-            self._process.start()
-        except ProcessStartError as exc:
-            raise ServingStartError(str(exc)) from exc
+        start_on_port(
+            self._process, self.serving.host, self.serving.port, setting="LIFECYCLE_SERVING_PORT",
+            error=ServingStartError,
+        )  # fmt: skip
         return self.url
 
     def ready(self) -> bool:

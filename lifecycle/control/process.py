@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings
 
 from lifecycle.control.settings import ControlSettings
 from lifecycle.errors import LifecycleError
-from lifecycle.process import ManagedProcess, ProcessStartError, port_open
+from lifecycle.process import ManagedProcess, start_on_port
 from lifecycle.settings import Settings
 from serving.rollout.policy import RolloutPolicy
 
@@ -64,14 +64,10 @@ class ControlPlaneProcess:
         return self._process.pid
 
     def start(self) -> str:
-        if port_open(self.control.host, self.control.port):
-            raise ControlPlaneStartError(
-                f"port {self.control.port} is already in use; set LIFECYCLE_CONTROL_PORT to a free port"
-            )
-        try:
-            self._process.start()
-        except ProcessStartError as exc:
-            raise ControlPlaneStartError(str(exc)) from exc
+        start_on_port(
+            self._process, self.control.host, self.control.port, setting="LIFECYCLE_CONTROL_PORT",
+            error=ControlPlaneStartError,
+        )  # fmt: skip
         return self.url
 
     def stop(self) -> None:
