@@ -22,7 +22,9 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from mlflow import MlflowClient
 
+from lifecycle.control.plane import WEBHOOK_NAME
 from lifecycle.control.process import ControlPlaneProcess
 from lifecycle.control.settings import ControlSettings
 from lifecycle.data import DataSplits
@@ -153,7 +155,7 @@ def stack(
     )
     # alias polling every 30 s: a rollout that starts within seconds was started by the webhook
     control_settings = ControlSettings(
-        port=free_port(), tick_interval_s=0.2, poll_interval_s=30, leader_ttl_s=3
+        port=free_port(), tick_interval_s=0.2, poll_interval_s=30, leader_ttl_s=3, watch=[f"{name}-prod"]
     )
     control = ControlPlaneProcess(settings, control_settings, POLICY)
     serving = ServingProcess(settings, ServingSettings(model=name, port=free_port(), poll_interval_s=0.5))
@@ -287,6 +289,8 @@ def test_kill_9_mid_canary_then_restart_resumes_the_same_step(stack: RolloutStac
     rollout_id, step = canary["rollout"]["id"], canary["rollout"]["step"]  # type: ignore[index]
     stack.control.kill()
     stack.control.start()
+    hooks = [w for w in MlflowClient(stack.registry.tracking_uri).list_webhooks() if w.name == WEBHOOK_NAME]
+    assert len(hooks) == 1 and hooks[0].url.startswith(stack.control.url)  # re-registered, not duplicated
     resumed = stack.rollout()
     assert resumed["rollout"]["id"] == rollout_id  # type: ignore[index]
     assert resumed["rollout"]["phase"] in ("canary", "promoted") and resumed["rollout"]["step"] >= step  # type: ignore[index]
@@ -331,3 +335,25 @@ def test_cli_start_pause_status_resume_abort(stack: RolloutStack, monkeypatch: p
     unknown = runner.invoke(app, ["rollout", "start", stack.name, "999"])
     assert unknown.exit_code == 1 and "does not exist" in unknown.output
     assert set(stack.load.statuses) == {200}, stack.load.statuses
+
+
+def test_mlflow_promote_model_into_a_watched_production_model_starts_a_rollout(stack: RolloutStack) -> None:
+    """MLflow 3's "Promote model" button copies a version into another registered model."""
+    client = MlflowClient(stack.registry.tracking_uri)
+    prod = f"{stack.name}-prod"
+    client.copy_model_version(f"models:/{stack.name}/{stack.versions['fp32']}", prod)
+    deadline = time.monotonic() + 15
+    while stack.registry.aliases(prod).get("champion") != "1" and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert stack.registry.aliases(prod) == {"champion": "1"}  # the first version becomes champion
+    client.copy_model_version(f"models:/{stack.name}/{stack.versions['int8']}", prod)
+    r = None
+    while time.monotonic() < deadline + 15:
+        r = httpx.get(f"{stack.control.url}/rollouts/{prod}", timeout=10)
+        if r.status_code == 200:
+            break
+        time.sleep(0.25)
+    assert r is not None and r.status_code == 200, r.text if r is not None else "no answer"
+    rollout = r.json()["rollout"]
+    assert (rollout["champion"], rollout["challenger"], rollout["phase"]) == ("1", "2", "shadow")
+    assert stack.registry.aliases(prod) == {"champion": "1", "challenger": "2"}
