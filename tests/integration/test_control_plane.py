@@ -1,0 +1,87 @@
+"""Control-plane processes without serving: polling when webhooks are off, and leader fail-over."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lifecycle.control.process import ControlPlaneProcess
+from lifecycle.control.settings import ControlSettings
+from lifecycle.package import ModelPackage
+from lifecycle.settings import DatabaseSettings, RegistrySettings, Settings
+from registry.mlflow import MlflowModelRegistry
+from registry.server import MlflowServerProcess
+from serving.rollout.policy import RolloutPolicy
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _wait(check: object, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def test_polling_without_webhooks_and_standby_takes_over(
+    mlflow_server: MlflowServerProcess, tabular_package: ModelPackage, tmp_path: Path
+) -> None:
+    registry = MlflowModelRegistry(mlflow_server.url, experiment="control-plane-tests")
+    name = f"poll-{uuid.uuid4().hex[:6]}"
+    for _ in range(2):
+        registry.register(replace(tabular_package, name=name))
+    registry.set_alias(name, "champion", "1", actor="test")
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        registry=RegistrySettings(tracking_uri=mlflow_server.url),
+        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'lifecycle.db'}"),
+    )
+    policy = RolloutPolicy(interval_s=60)
+    planes = [
+        ControlPlaneProcess(
+            settings,
+            ControlSettings(port=free_port(), webhooks=False, poll_interval_s=1, leader_ttl_s=3),
+            policy,
+        )
+        for _ in range(2)
+    ]
+    for plane in planes:
+        plane.start()
+    try:
+
+        def leaders() -> list[bool]:
+            return [httpx.get(f"{p.url}/healthz", timeout=5).json()["leader"] for p in planes]
+
+        assert _wait(lambda: sum(leaders()) == 1, 15), leaders()
+        leader, standby = (planes[0], planes[1]) if leaders()[0] else (planes[1], planes[0])
+        status = httpx.get(f"{leader.url}/status", timeout=5).json()
+        assert status["webhook"] == "disabled (polling)"
+
+        registry.set_alias(name, "challenger", "2", actor="test")  # no webhook: only polling can see it
+        started = time.monotonic()
+        assert _wait(lambda: httpx.get(f"{leader.url}/rollouts/{name}", timeout=5).status_code == 200, 10)
+        print(f"rollout started by polling after {time.monotonic() - started:.1f} s")
+        token = (settings.state_path / "control-token").read_text().strip()
+        refused = httpx.post(
+            f"{standby.url}/rollouts/{name}/pause", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        assert refused.status_code == 503 and "standby" in refused.json()["error"]
+
+        leader.kill()
+        assert _wait(lambda: httpx.get(f"{standby.url}/healthz", timeout=5).json()["leader"], 15)
+        paused = httpx.post(
+            f"{standby.url}/rollouts/{name}/pause", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert paused.status_code == 200 and paused.json()["rollout"]["paused"] is True
+        assert paused.json()["rollout"]["challenger"] == "2"  # the same rollout, now driven by the new leader
+    finally:
+        for plane in planes:
+            plane.stop()
