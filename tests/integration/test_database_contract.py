@@ -30,10 +30,11 @@ def test_migrations_create_the_schema_and_are_idempotent(engine: Engine) -> None
         "rollouts",
         "rollout_verdicts",
         "alerts",
+        "drift_checks",
         "alembic_version",
     } <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
 
 
 def test_alias_history_records_intervals(engine: Engine) -> None:
