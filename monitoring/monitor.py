@@ -42,6 +42,7 @@ class DriftCheck:
     window_end: datetime | None
     seconds: float
     run_id: str | None
+    checked_by: str = ""
 
 
 class Monitor:
@@ -53,7 +54,10 @@ class Monitor:
         alerter: Alerter,
         settings: MonitorSettings,
         cache_dir: Path,
+        *,
+        owner: str = "cli",
     ) -> None:
+        self.owner = owner
         self._sessions = sessions
         self._registry = registry
         self._tracker = tracker
@@ -98,11 +102,7 @@ class Monitor:
             return check
 
     def history(self, model: str | None = None, limit: int = 20) -> list[DriftCheck]:
-        query = select(DriftCheckRow).order_by(desc(DriftCheckRow.id)).limit(limit)
-        if model is not None:
-            query = query.where(DriftCheckRow.model_name == model)
-        with self._sessions() as session:
-            return [_to_check(row) for row in session.scalars(query)]
+        return drift_history(self._sessions, model, limit)
 
     def _load(self, model: str, version: str, tags: dict[str, str]) -> tuple[LocalVersion, Runner]:
         key = (model, version)
@@ -208,7 +208,7 @@ class Monitor:
                 ts=utcnow(), model_name=model, version=version, window_start=first, window_end=last,
                 n_reference=verdict.n_reference, n_current=verdict.n_current, drift=verdict.drift,
                 severity=verdict.severity.value, summary=verdict.summary(), detectors=detectors, seconds=seconds,
-                mlflow_run_id=run_id,
+                mlflow_run_id=run_id, checked_by=self.owner,
             )  # fmt: skip
             session.add(row)
             session.flush()
@@ -232,6 +232,17 @@ class Monitor:
                 },
             )
         )
+
+
+def drift_history(
+    sessions: sessionmaker[Session], model: str | None = None, limit: int = 20
+) -> list[DriftCheck]:
+    """Stored checks, newest first."""
+    query = select(DriftCheckRow).order_by(desc(DriftCheckRow.id)).limit(limit)
+    if model is not None:
+        query = query.where(DriftCheckRow.model_name == model)
+    with sessions() as session:
+        return [_to_check(row) for row in session.scalars(query)]
 
 
 def _to_check(row: DriftCheckRow) -> DriftCheck:
@@ -261,4 +272,5 @@ def _to_check(row: DriftCheckRow) -> DriftCheck:
         row.window_end,
         row.seconds,
         row.mlflow_run_id,
+        row.checked_by,
     )

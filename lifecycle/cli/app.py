@@ -209,6 +209,11 @@ def _register_subcommands() -> None:
     from lifecycle.cli.rollout import rollout_app
 
     app.add_typer(rollout_app, name="rollout")
+    from lifecycle.cli.monitor import alerts_command, drift_app, monitor_app
+
+    app.add_typer(monitor_app, name="monitor")
+    app.add_typer(drift_app, name="drift")
+    app.command("alerts")(alerts_command)
 
 
 _register_subcommands()

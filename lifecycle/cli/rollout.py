@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lifecycle.control.settings import ControlSettings, persistent_secret
-from lifecycle.settings import Settings
+from lifecycle.cli.control_client import call_control
 
 rollout_app = typer.Typer(
     help="Shadow and canary rollouts: start, watch, pause, resume, promote, abort.", no_args_is_help=True
 )
 console = Console()
-err = Console(stderr=True)
 
 Url = Annotated[str | None, typer.Option(help="Control plane URL (default: from LIFECYCLE_CONTROL_*).")]
-
-
-def _call(method: str, path: str, url: str | None, body: dict[str, str] | None = None) -> dict[str, Any]:
-    control = ControlSettings()
-    base = url or control.url()
-    headers = {"X-Actor": f"cli:{os.environ.get('USER', 'unknown')}"}
-    if method == "POST":
-        token = persistent_secret(control.admin_token, Settings().state_path / "control-token")
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        r = httpx.request(method, f"{base}{path}", json=body, headers=headers, timeout=30)
-    except httpx.HTTPError as exc:
-        err.print(
-            f"[bold red]error:[/] control plane at {base} is not reachable ({escape(str(exc))}); start it with `lifecycle up`"
-        )
-        raise typer.Exit(1) from exc
-    if r.status_code >= 400:
-        try:
-            message = r.json().get("error", r.text)
-        except ValueError:
-            message = r.text
-        err.print(f"[bold red]error:[/] {escape(str(message))} (HTTP {r.status_code})")
-        raise typer.Exit(1)
-    return dict(r.json())
 
 
 def _show(data: dict[str, Any]) -> None:
@@ -88,20 +60,20 @@ def start(
     url: Url = None,
 ) -> None:
     """Set alias challenger on VERSION and start its rollout (shadow, then canary steps)."""
-    _show(_call("POST", f"/rollouts/{model}/start", url, {"version": version}))
+    _show(call_control("POST", f"/rollouts/{model}/start", url, {"version": version}))
 
 
 @rollout_app.command()
 def status(model: Annotated[str, typer.Argument(help="Registered model name.")], url: Url = None) -> None:
     """Phase, step, traffic shares, and the last verdicts with their numbers."""
-    _show(_call("GET", f"/rollouts/{model}", url))
+    _show(call_control("GET", f"/rollouts/{model}", url))
 
 
 def _action(name: str, help_text: str) -> None:
     def command(
         model: Annotated[str, typer.Argument(help="Registered model name.")], url: Url = None
     ) -> None:
-        _show(_call("POST", f"/rollouts/{model}/{name}", url))
+        _show(call_control("POST", f"/rollouts/{model}/{name}", url))
 
     command.__doc__ = help_text
     rollout_app.command(name)(command)

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from lifecycle.control.controller import RolloutError, RolloutStatus
 from lifecycle.control.plane import ControlPlane, ReplayError
 from lifecycle.errors import LifecycleError, RegistryUnavailableError, UnknownModelError
+from monitoring.monitor import DriftCheck
 from registry.webhooks import WebhookSignatureError, verify
 from serving.rollout.machine import Rollout
 
@@ -54,6 +55,25 @@ def rollout_json(r: Rollout) -> dict[str, object]:
 def status_json(status: RolloutStatus) -> dict[str, object]:
     verdicts = [{**asdict(v), "ts": v.ts.isoformat()} for v in status.verdicts]
     return {"rollout": rollout_json(status.rollout), "verdicts": verdicts}
+
+
+def check_json(check: DriftCheck) -> dict[str, object]:
+    v = check.verdict
+    return {
+        "id": check.id,
+        "ts": check.ts.isoformat(),
+        "model": check.model,
+        "version": check.version,
+        "drift": v.drift,
+        "severity": v.severity.value,
+        "summary": v.summary(),
+        "n_current": v.n_current,
+        "n_reference": v.n_reference,
+        "detectors": [asdict(d) for d in v.detectors],
+        "seconds": check.seconds,
+        "mlflow_run_id": check.run_id,
+        "checked_by": check.checked_by,
+    }
 
 
 def create_app(plane: ControlPlane) -> Starlette:
@@ -109,12 +129,48 @@ def create_app(plane: ControlPlane) -> Starlette:
             return _error(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc))
         return JSONResponse({"delivery": delivery, "event": f"{entity}.{action}", "done": done})
 
-    async def admin(request: Request) -> JSONResponse:
+    def refused(request: Request) -> JSONResponse | None:
         offered = request.headers.get("authorization", "")
         if not offered.lower().startswith("bearer "):
             return _error(HTTPStatus.UNAUTHORIZED, "admin API needs 'Authorization: Bearer <token>'")
         if not hmac.compare_digest(offered[7:].strip(), plane.admin_token):
             return _error(HTTPStatus.FORBIDDEN, "wrong admin token")
+        return None
+
+    async def monitor_status(request: Request) -> JSONResponse:
+        checks = await run_in_threadpool(plane.monitor.history, None, 20)
+        next_run = plane.scheduler.next_run()
+        return JSONResponse(
+            {
+                "enabled": plane.monitoring.enabled,
+                "scheduler_running": plane.scheduler.running,
+                "leader": plane.is_leader,
+                "interval_s": plane.monitoring.interval_s,
+                "next_run": next_run.isoformat() if next_run else None,
+                "checks": [check_json(c) for c in checks],
+            }
+        )
+
+    async def monitor_run_now(request: Request) -> JSONResponse:
+        if (refusal := refused(request)) is not None:
+            return refusal
+        try:
+            payload = json.loads(await request.body() or b"{}")
+            models = [str(payload["model"])] if payload.get("model") else None
+        except (ValueError, TypeError, AttributeError):
+            return _error(HTTPStatus.BAD_REQUEST, 'run-now takes an optional JSON body {"model": "<name>"}')
+        try:
+            names: list[str] = models if models else await run_in_threadpool(plane.monitor.models)
+            checks = [await run_in_threadpool(plane.monitor.check, name) for name in names]
+        except UnknownModelError as exc:
+            return _error(HTTPStatus.NOT_FOUND, str(exc))
+        except RegistryUnavailableError as exc:
+            return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        return JSONResponse({"checks": [check_json(c) for c in checks]})
+
+    async def admin(request: Request) -> JSONResponse:
+        if (refusal := refused(request)) is not None:
+            return refusal
         model, action = request.path_params["model"], request.path_params["action"]
         if action not in ACTIONS:
             return _error(HTTPStatus.NOT_FOUND, f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
@@ -152,5 +208,7 @@ def create_app(plane: ControlPlane) -> Starlette:
             Route("/rollouts/{model}", rollout_status),
             Route("/rollouts/{model}/{action}", admin, methods=["POST"]),
             Route("/webhooks/mlflow", webhook, methods=["POST"]),
+            Route("/monitor/status", monitor_status),
+            Route("/monitor/run-now", monitor_run_now, methods=["POST"]),
         ]
     )

@@ -21,6 +21,10 @@ from lifecycle.db import session_factory
 from lifecycle.errors import LifecycleError
 from lifecycle.stack import Services
 from monitoring.alerts import Alerter
+from monitoring.monitor import Monitor
+from monitoring.scheduler import MonitorScheduler
+from monitoring.settings import MonitorSettings
+from registry.mlflow import MlflowModelRegistry
 from serving.rollout.policy import RolloutPolicy
 from serving.rollout.store import RolloutStore
 from serving.rollout.windows import WindowReader
@@ -37,7 +41,13 @@ class ReplayError(LifecycleError):
 
 
 class ControlPlane:
-    def __init__(self, services: Services, control: ControlSettings, policy: RolloutPolicy) -> None:
+    def __init__(
+        self,
+        services: Services,
+        control: ControlSettings,
+        policy: RolloutPolicy,
+        monitoring: MonitorSettings | None = None,
+    ) -> None:
         self.services = services
         self.control = control
         state = services.settings.state_path
@@ -51,6 +61,14 @@ class ControlPlane:
             self.store, WindowReader(sessions), services.registry, self.alerter, policy,
             actor="control-plane", watch=control.watch,
         )  # fmt: skip
+        self.monitoring = monitoring or MonitorSettings()
+        settings = services.settings
+        tracker = MlflowModelRegistry(settings.tracking_uri, experiment=self.monitoring.experiment)
+        self.monitor = Monitor(
+            sessions, services.registry, tracker, Alerter(sessions, cooldown_s=self.monitoring.alert_cooldown_s),
+            self.monitoring, state / "monitor-cache", owner=self.owner,
+        )  # fmt: skip
+        self.scheduler = MonitorScheduler(settings.database_url, self.monitor)
         self.webhook_status = "not registered yet"
         self._leader = False
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -70,6 +88,7 @@ class ControlPlane:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        self.scheduler.stop()
         if self._leader:
             self.services.locks.release(LEADER_LOCK, self.owner)
 
@@ -105,7 +124,12 @@ class ControlPlane:
                 if self._leader and not was_leader:
                     log.info("control plane %s is the leader", self.owner)
                     self._register_webhook()
+                    if self.monitoring.enabled:
+                        self.scheduler.start()
                     last_poll = 0.0  # resume: reconcile everything at once
+                elif was_leader and not self._leader:
+                    log.warning("control plane %s lost the leader lease; stopping the scheduler", self.owner)
+                    self.scheduler.stop()
                 if self._leader:
                     interval = self.control.poll_interval_s
                     if self.webhook_status != "registered":

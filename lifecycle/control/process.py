@@ -13,6 +13,7 @@ from lifecycle.control.settings import ControlSettings
 from lifecycle.errors import LifecycleError
 from lifecycle.process import ManagedProcess, start_on_port
 from lifecycle.settings import Settings
+from monitoring.settings import MonitorSettings
 from serving.rollout.policy import RolloutPolicy
 
 
@@ -36,7 +37,13 @@ def settings_env(prefix: str, settings: BaseSettings) -> dict[str, str]:
 
 
 class ControlPlaneProcess:
-    def __init__(self, settings: Settings, control: ControlSettings, policy: RolloutPolicy) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        control: ControlSettings,
+        policy: RolloutPolicy,
+        monitoring: MonitorSettings | None = None,
+    ) -> None:
         self.settings = settings
         self.control = control
         env = dict(os.environ)
@@ -47,6 +54,7 @@ class ControlPlaneProcess:
                 "LIFECYCLE_DB_URL": settings.database_url,
                 **settings_env("LIFECYCLE_CONTROL_", control),
                 **settings_env("LIFECYCLE_ROLLOUT_", policy),
+                **settings_env("LIFECYCLE_MONITOR_", monitoring or MonitorSettings()),
             }
         )
         self._process = ManagedProcess(

@@ -164,5 +164,7 @@ class DriftCheckRow(Base):
     detectors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     seconds: Mapped[float] = mapped_column(Float)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    checked_by: Mapped[str] = mapped_column(String(256))
+    """The process that ran the check (scheduler leader, or the CLI)."""
 
     __table_args__ = (Index("ix_drift_checks_model_ts", "model_name", "ts"),)

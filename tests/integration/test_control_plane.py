@@ -85,3 +85,84 @@ def test_polling_without_webhooks_and_standby_takes_over(
     finally:
         for plane in planes:
             plane.stop()
+
+
+def test_the_monitor_job_runs_only_on_the_leader_and_survives_fail_over(
+    mlflow_server: MlflowServerProcess,
+    tabular_package: ModelPackage,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy import text
+    from typer.testing import CliRunner
+
+    from lifecycle.cli.app import app
+    from lifecycle.db import create_db_engine, session_factory
+    from monitoring.monitor import drift_history
+    from monitoring.settings import MonitorSettings
+
+    registry = MlflowModelRegistry(mlflow_server.url, experiment="control-plane-tests")
+    name = f"watched-{uuid.uuid4().hex[:6]}"
+    registry.register(replace(tabular_package, name=name))
+    registry.set_alias(name, "champion", "1", actor="test")
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        registry=RegistrySettings(tracking_uri=mlflow_server.url),
+        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'lifecycle.db'}"),
+    )
+    monitoring = MonitorSettings(
+        interval_s=1, models=[name], min_window=20, experiment="control-plane-monitor"
+    )
+    planes = [
+        ControlPlaneProcess(
+            settings,
+            ControlSettings(port=free_port(), webhooks=False, leader_ttl_s=3),
+            RolloutPolicy(),
+            monitoring,
+        )
+        for _ in range(2)
+    ]
+    for plane in planes:
+        plane.start()
+    engine = create_db_engine(settings.database_url)
+    sessions = session_factory(engine)
+    try:
+        assert _wait(lambda: len(drift_history(sessions, name)) >= 4, 30)
+        time.sleep(2)
+        checks = drift_history(sessions, name, limit=100)
+        owners = {c.checked_by for c in checks}
+        assert len(owners) == 1, owners  # two control planes, one scheduler
+        first_owner = owners.pop()
+        # one check per second from one scheduler, not two
+        span = (checks[0].ts - checks[-1].ts).total_seconds()
+        assert len(checks) <= span + 2, (len(checks), span)
+        leader = next(
+            p for p in planes if httpx.get(f"{p.url}/healthz", timeout=5).json()["owner"] == first_owner
+        )
+        standby = next(p for p in planes if p is not leader)
+        status = httpx.get(f"{leader.url}/monitor/status", timeout=5).json()
+        assert status["scheduler_running"] is True and status["next_run"]
+        assert httpx.get(f"{standby.url}/monitor/status", timeout=5).json()["scheduler_running"] is False
+
+        leader.kill()
+        assert _wait(
+            lambda: any(c.checked_by != first_owner for c in drift_history(sessions, name, limit=5)), 30
+        )
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar_one() == 1
+
+        monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(settings.state_path))
+        monkeypatch.setenv("LIFECYCLE_DB_URL", settings.database_url)
+        monkeypatch.setenv("LIFECYCLE_CONTROL_PORT", str(standby.control.port))
+        monkeypatch.setenv("COLUMNS", "220")
+        runner = CliRunner()
+        now = runner.invoke(app, ["monitor", "run-now", name])
+        assert now.exit_code == 0 and name in now.output and "needs 20" in now.output, now.output
+        history = runner.invoke(app, ["drift", "history", name, "--limit", "3"])
+        assert history.exit_code == 0 and "drift history" in history.output, history.output
+        assert runner.invoke(app, ["monitor", "status"]).exit_code == 0
+        assert runner.invoke(app, ["alerts"]).exit_code == 0
+    finally:
+        for plane in planes:
+            plane.stop()
+        engine.dispose()

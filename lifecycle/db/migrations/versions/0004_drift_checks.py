@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("detectors", sa.JSON(), nullable=False),
         sa.Column("seconds", sa.Float(), nullable=False),
         sa.Column("mlflow_run_id", sa.String(length=64), nullable=True),
+        sa.Column("checked_by", sa.String(length=256), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_drift_checks")),
     )
     op.create_index("ix_drift_checks_model_ts", "drift_checks", ["model_name", "ts"])
