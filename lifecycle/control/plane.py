@@ -21,6 +21,7 @@ from lifecycle.db import session_factory
 from lifecycle.errors import LifecycleError
 from lifecycle.stack import Services
 from monitoring.alerts import Alerter
+from monitoring.channels import AlertSettings, channels_from_settings
 from monitoring.monitor import Monitor
 from monitoring.scheduler import MonitorScheduler
 from monitoring.settings import MonitorSettings
@@ -47,6 +48,7 @@ class ControlPlane:
         control: ControlSettings,
         policy: RolloutPolicy,
         monitoring: MonitorSettings | None = None,
+        alerts: AlertSettings | None = None,
     ) -> None:
         self.services = services
         self.control = control
@@ -55,17 +57,18 @@ class ControlPlane:
         self.webhook_secret = persistent_secret(control.webhook_secret, state / "webhook-secret")
         sessions = session_factory(services.engine)
         self.store = RolloutStore(sessions)
-        self.alerter = Alerter(sessions)
+        self.monitoring = monitoring or MonitorSettings()
+        channels = channels_from_settings(alerts or AlertSettings())
+        self.alerter = Alerter(sessions, channels, cooldown_s=self.monitoring.alert_cooldown_s)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.controller = RolloutController(
             self.store, WindowReader(sessions), services.registry, self.alerter, policy,
             actor="control-plane", watch=control.watch,
         )  # fmt: skip
-        self.monitoring = monitoring or MonitorSettings()
         settings = services.settings
         tracker = MlflowModelRegistry(settings.tracking_uri, experiment=self.monitoring.experiment)
         self.monitor = Monitor(
-            sessions, services.registry, tracker, Alerter(sessions, cooldown_s=self.monitoring.alert_cooldown_s),
+            sessions, services.registry, tracker, self.alerter,
             self.monitoring, state / "monitor-cache", owner=self.owner,
         )  # fmt: skip
         self.scheduler = MonitorScheduler(settings.database_url, self.monitor)

@@ -13,6 +13,7 @@ from lifecycle.control.settings import ControlSettings
 from lifecycle.errors import LifecycleError
 from lifecycle.process import ManagedProcess, start_on_port
 from lifecycle.settings import Settings
+from monitoring.channels import AlertSettings
 from monitoring.settings import MonitorSettings
 from serving.rollout.policy import RolloutPolicy
 
@@ -43,6 +44,7 @@ class ControlPlaneProcess:
         control: ControlSettings,
         policy: RolloutPolicy,
         monitoring: MonitorSettings | None = None,
+        alerts: AlertSettings | None = None,
     ) -> None:
         self.settings = settings
         self.control = control
@@ -55,6 +57,7 @@ class ControlPlaneProcess:
                 **settings_env("LIFECYCLE_CONTROL_", control),
                 **settings_env("LIFECYCLE_ROLLOUT_", policy),
                 **settings_env("LIFECYCLE_MONITOR_", monitoring or MonitorSettings()),
+                **settings_env("LIFECYCLE_ALERT_", alerts or AlertSettings()),
             }
         )
         self._process = ManagedProcess(
