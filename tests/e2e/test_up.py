@@ -76,6 +76,8 @@ def test_up_seeds_the_registry_and_stops_cleanly(tmp_path: Path) -> None:
         assert "digits-teacher v1 (champion)" in predicted.stdout
         control = httpx.get(f"http://127.0.0.1:{control_port}/status", timeout=10).json()
         assert control["webhook"] == "registered" and control["rollouts"] == []
+        monitor = httpx.get(f"http://127.0.0.1:{control_port}/monitor/status", timeout=10).json()
+        assert monitor["scheduler_running"] is True and monitor["next_run"]
         no_rollout = subprocess.run(
             [sys.executable, "-m", "lifecycle", "rollout", "status", "digits-teacher"], env=env,
             capture_output=True, text=True, timeout=60,
