@@ -25,7 +25,7 @@ from sklearn.datasets import load_digits
 
 from lifecycle.data import split
 from lifecycle.examples import get_example
-from monitoring.detectors import DriftConfig, Outputs, detect
+from monitoring.detectors import DriftConfig, Outputs, Subspace, detect
 from monitoring.shifts import NONE, Shift, window
 
 console = Console(width=200)
@@ -93,6 +93,7 @@ def main() -> None:
     accuracy = float((reference.classes == data.y_val).mean())
     console.print(f"student reference accuracy {accuracy:.3f} (trained in {result.seconds:.1f} s)")
     config = DriftConfig()
+    subspace = Subspace.fit(data.x_train)
     features, classes = list(data.feature_names), list(data.class_names)
     ref_frame = pd.DataFrame(data.x_val.astype(float), columns=features)
     rng = np.random.default_rng(args.seed)
@@ -103,7 +104,7 @@ def main() -> None:
         for n in args.sizes:
             for _ in range(args.null_reps if shift == NONE else args.reps):
                 x = window(data.x_test, data.y_test, n, shift, rng, image_shape=(8, 8), knocked_out=knocked)
-                verdict = detect(reference, outputs(x), config, features, classes)
+                verdict = detect(reference, outputs(x), config, features, classes, subspace)
                 for d in verdict.detectors:
                     hits[(str(shift), n, d.name)].append(d.drift)
                 hits[(str(shift), n, "combined")].append(verdict.drift)
@@ -113,7 +114,7 @@ def main() -> None:
                     )
         console.print(f"{shift}: done ({time.perf_counter() - started:.0f} s)")
 
-    columns = ["input", "confidence", "classes", "combined", "evidently"]
+    columns = ["input", "confidence", "classes", "reconstruction", "combined", "evidently"]
     for n in args.sizes:
         table = Table(
             title=f"detection rate at n = {n} ({args.reps} windows per shift; 'none' = false alarms over {args.null_reps})",
@@ -134,7 +135,7 @@ def main() -> None:
     x = window(data.x_test, data.y_test, 10_000, NONE, rng)
     current = outputs(x)
     t = time.perf_counter()
-    detect(reference, current, config, features, classes)
+    detect(reference, current, config, features, classes, subspace)
     ours = time.perf_counter() - t
     t = time.perf_counter()
     _evidently(ref_frame, pd.DataFrame(x.astype(float), columns=features))

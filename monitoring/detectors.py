@@ -8,7 +8,10 @@
 - **classes**: a chi-square test of the predicted-class histogram against the reference's (label
   shift, e.g. a class knocked out, shows only there).
 
-The family-wise error rate is split evenly (Bonferroni) over the three detectors, so an unshifted
+- **reconstruction** (when the training inputs are known): KS on each row's distance from their
+  principal subspace (PCA).
+
+The family-wise error rate is split evenly (Bonferroni) over the detectors, so an unshifted
 window alarms at most about ``alpha`` of the time. No verdict below ``min_window``.
 """
 
@@ -159,12 +162,49 @@ def class_drift(reference: Outputs, current: Outputs, alpha: float, class_names:
     return DetectorResult("classes", float(p), alpha, drift, cramers_v, fired)
 
 
+@dataclass(frozen=True)
+class Subspace:
+    """The principal subspace of the training inputs (PCA), for a reconstruction-error detector."""
+
+    mean: NDArray[np.float64]
+    components: NDArray[np.float64]
+    scale: NDArray[np.float64]
+
+    @classmethod
+    def fit(cls, x: NDArray[np.floating], variance: float = 0.9) -> Subspace:
+        """Keep the components that explain ``variance`` of the (standardised) training inputs."""
+        x = np.asarray(x, dtype=np.float64)
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale[scale == 0] = 1.0
+        _, singular, vt = np.linalg.svd((x - mean) / scale, full_matrices=False)
+        explained = np.cumsum(singular**2) / np.sum(singular**2)
+        k = int(np.searchsorted(explained, variance) + 1)
+        return cls(mean, vt[:k], scale)
+
+    def residuals(self, x: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Squared distance of each row from the subspace."""
+        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+        return np.asarray(np.sum((z - (z @ self.components.T) @ self.components) ** 2, axis=1))
+
+
+def reconstruction_drift(
+    reference: Outputs, current: Outputs, subspace: Subspace, alpha: float
+) -> DetectorResult:
+    """KS on the rows' distance from the training inputs' principal subspace: noise and corruption
+    move whole rows off it, a little in every feature — too little for any one per-feature test."""
+    result = ks_2samp(subspace.residuals(reference.x), subspace.residuals(current.x))
+    p = float(result.pvalue)
+    return DetectorResult("reconstruction", p, alpha, p <= alpha, float(result.statistic))
+
+
 def detect(
     reference: Outputs,
     current: Outputs,
     config: DriftConfig,
     feature_names: list[str],
     class_names: list[str],
+    subspace: Subspace | None = None,
 ) -> DriftVerdict:
     n_ref, n_cur = len(reference.x), len(current.x)
     if n_cur < config.min_window:
@@ -175,12 +215,14 @@ def detect(
             [],
             f"{n_cur} rows in the window; a verdict needs {config.min_window}",
         )
-    each = config.alpha / 3  # Bonferroni over the three detectors
+    each = config.alpha / (3 if subspace is None else 4)  # Bonferroni over the detectors
     detectors = [
         input_drift(reference.x, current.x, each, feature_names),
         confidence_drift(reference, current, each),
         class_drift(reference, current, each, class_names),
     ]
+    if subspace is not None:
+        detectors.append(reconstruction_drift(reference, current, subspace, each))
     fired = [d for d in detectors if d.drift]
     if not fired:
         severity = Severity.NONE

@@ -22,7 +22,7 @@ from lifecycle.runtimes.base import Runner, run_batched
 from lifecycle.runtimes.load import load_version
 from monitoring.alerts import Alert, Alerter
 from monitoring.alerts import Severity as AlertSeverity
-from monitoring.detectors import DriftConfig, DriftVerdict, Outputs, Severity, detect
+from monitoring.detectors import DriftConfig, DriftVerdict, Outputs, Severity, Subspace, detect
 from monitoring.settings import MonitorSettings
 from registry.abc import ModelRegistry, RunTracker
 
@@ -64,7 +64,7 @@ class Monitor:
         self._alerter = alerter
         self.settings = settings
         self._cache_dir = cache_dir
-        self._loaded: dict[tuple[str, str], tuple[LocalVersion, Runner]] = {}
+        self._loaded: dict[tuple[str, str], tuple[LocalVersion, Runner, Subspace]] = {}
         self._lock = threading.Lock()
 
     def models(self) -> list[str]:
@@ -77,7 +77,7 @@ class Monitor:
         with self._lock:  # one check at a time per process (scheduler and run-now may overlap)
             started = time.perf_counter()
             champion = self._registry.get_by_alias(model, CHAMPION)
-            local, runner = self._load(model, champion.version, dict(champion.tags))
+            local, runner, subspace = self._load(model, champion.version, dict(champion.tags))
             ref = local.reference()
             reference = Outputs.from_logits(ref.x, ref.logits)
             x, first, last = self._window(model, champion.version)
@@ -89,7 +89,7 @@ class Monitor:
             contract = local.contract
             config = DriftConfig(alpha=self.settings.alpha, min_window=self.settings.min_window)
             verdict = detect(
-                reference, current, config, list(contract.feature_names), list(contract.class_names)
+                reference, current, config, list(contract.feature_names), list(contract.class_names), subspace
             )
             seconds = time.perf_counter() - started
             run_id = self._log_run(
@@ -104,13 +104,13 @@ class Monitor:
     def history(self, model: str | None = None, limit: int = 20) -> list[DriftCheck]:
         return drift_history(self._sessions, model, limit)
 
-    def _load(self, model: str, version: str, tags: dict[str, str]) -> tuple[LocalVersion, Runner]:
+    def _load(self, model: str, version: str, tags: dict[str, str]) -> tuple[LocalVersion, Runner, Subspace]:
         key = (model, version)
         if key not in self._loaded:
             local = self._registry.download(model, version, self._cache_dir / model / version)
-            self._loaded = {
-                key: (local, load_version(local, tags, threads=1))
-            }  # keep only the current champion
+            runner = load_version(local, tags, threads=1)
+            subspace = Subspace.fit(local.splits().x_train)  # the reconstruction detector's subspace
+            self._loaded = {key: (local, runner, subspace)}  # keep only the current champion
         return self._loaded[key]
 
     def _window(self, model: str, version: str) -> tuple[np.ndarray, datetime | None, datetime | None]:

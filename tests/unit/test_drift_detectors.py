@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from monitoring.detectors import DriftConfig, Outputs, Severity, detect, ks_pvalues
+from monitoring.detectors import DriftConfig, Outputs, Severity, Subspace, detect, ks_pvalues
 from monitoring.shifts import NONE, Shift, window
 
 FEATURES = [f"f{i}" for i in range(16)]
@@ -90,3 +90,19 @@ def test_shifts_stay_in_the_data_domain() -> None:
         assert not np.array_equal(x, window(pool, labels, 100, NONE, np.random.default_rng(5)))
     with pytest.raises(ValueError, match="image_shape"):
         window(pool, labels, 10, Shift("image"), rng)
+
+
+def test_reconstruction_detector_sees_noise_spread_over_every_feature() -> None:
+    rng = np.random.default_rng(6)
+    latent = rng.normal(size=(1500, 3))
+    mixing = rng.normal(size=(3, 16))
+    x = (latent @ mixing).astype(np.float32)  # inputs on a 3-dimensional subspace
+    subspace = Subspace.fit(x[:800])
+    assert subspace.components.shape[0] <= 3
+    reference = _model(x[800:1100])
+    calm = detect(reference, _model(x[1100:1300]), DriftConfig(), FEATURES, CLASSES, subspace)
+    assert {d.name: d.drift for d in calm.detectors}["reconstruction"] is False
+    noisy = x[1300:1500] + rng.normal(0, 0.3, size=(200, 16)).astype(np.float32)  # 0.3 std in every feature
+    verdict = detect(reference, _model(noisy), DriftConfig(), FEATURES, CLASSES, subspace)
+    by_name = {d.name: d for d in verdict.detectors}
+    assert by_name["reconstruction"].drift and by_name["reconstruction"].p_value < 1e-6
