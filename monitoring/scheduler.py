@@ -1,9 +1,11 @@
 """The one APScheduler scheduler: jobs persisted in our database (SQLAlchemy job store), started
-only by the control-plane leader, so two control planes never both run a job (STACK_NOTES §7)."""
+only by the control-plane leader, so two control planes never both run a job (STACK_NOTES §7).
+One job per monitored model, with a stable id, so a restart or a fail-over never duplicates one."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -15,7 +17,11 @@ from monitoring.monitor import Monitor
 
 log = logging.getLogger(__name__)
 
-MONITOR_JOB = "drift-monitor"
+JOB_PREFIX = "drift-monitor"
+
+
+def job_id(model: str) -> str:
+    return f"{JOB_PREFIX}:{model}"
 
 
 class MonitorScheduler:
@@ -29,8 +35,7 @@ class MonitorScheduler:
         return self._scheduler is not None and bool(self._scheduler.running)
 
     def start(self) -> None:
-        """Start (the leader calls this); re-adding the job under its stable id replaces the stored
-        one, so a restart never duplicates it and picks up a changed interval."""
+        """Start (the leader calls this) and schedule every monitored model."""
         if self.running:
             return
         jobs.install(self._monitor)
@@ -40,16 +45,35 @@ class MonitorScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
-        scheduler.add_job(
-            jobs.CHECK_ALL, "interval", seconds=self._monitor.settings.interval_s, id=MONITOR_JOB,
-            name="drift monitor", replace_existing=True,
-        )  # fmt: skip
         scheduler.start()
         self._scheduler = scheduler
-        log.info("drift monitor scheduled every %.0f s", self._monitor.settings.interval_s)
+        self.sync(self._monitor.models())
+
+    def sync(self, models: Iterable[str]) -> None:
+        """One job per model: add (or update the interval of) wanted ones, remove the rest.
+        Re-adding under the stable id replaces the stored job instead of duplicating it."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        wanted = {job_id(m): m for m in models}
+        for job in scheduler.get_jobs():
+            if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+                scheduler.remove_job(job.id)
+                log.info("drift monitor job %s removed", job.id)
+        interval = self._monitor.settings.interval_s
+        for jid, model in wanted.items():
+            job = scheduler.get_job(jid)
+            current = getattr(job.trigger, "interval", None) if job is not None else None
+            if current is not None and current.total_seconds() == interval:
+                continue  # already scheduled as wanted: keep its next run time
+            scheduler.add_job(
+                jobs.CHECK_MODEL, "interval", seconds=interval, args=[model], id=jid,
+                name=f"drift monitor {model}", replace_existing=True,
+            )  # fmt: skip
+            log.info("drift monitor job %s every %.0f s", jid, interval)
 
     def stop(self) -> None:
-        """Stop running jobs here (leadership lost, or shutdown); the job stays stored for the next leader."""
+        """Stop running jobs here (leadership lost, or shutdown); the jobs stay stored for the next leader."""
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
@@ -58,5 +82,5 @@ class MonitorScheduler:
     def next_run(self) -> datetime | None:
         if self._scheduler is None:
             return None
-        job = self._scheduler.get_job(MONITOR_JOB)
-        return None if job is None else job.next_run_time
+        times = [j.next_run_time for j in self._scheduler.get_jobs() if j.next_run_time is not None]
+        return min(times) if times else None

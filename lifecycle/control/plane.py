@@ -119,6 +119,7 @@ class ControlPlane:
 
     def _loop(self) -> None:
         last_poll = 0.0
+        last_sync = time.monotonic()
         ttl = self.control.leader_ttl_s
         while not self._stop.is_set():
             try:
@@ -140,6 +141,9 @@ class ControlPlane:
                     if time.monotonic() - last_poll >= interval:
                         last_poll = time.monotonic()
                         self.controller.reconcile_all()
+                    if self.scheduler.running and time.monotonic() - last_sync >= 30.0:
+                        last_sync = time.monotonic()
+                        self.scheduler.sync(self.monitor.models())  # models gaining or losing a champion
                     self.controller.tick()
             except Exception:
                 log.exception("control loop iteration failed; retrying")

@@ -149,7 +149,8 @@ def test_the_monitor_job_runs_only_on_the_leader_and_survives_fail_over(
             lambda: any(c.checked_by != first_owner for c in drift_history(sessions, name, limit=5)), 30
         )
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar_one() == 1
+            stored = conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars().all()
+        assert stored == [f"drift-monitor:{name}"]  # one job per model, not one per control plane
 
         monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(settings.state_path))
         monkeypatch.setenv("LIFECYCLE_DB_URL", settings.database_url)
