@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
+from lifecycle.db.feedback import FeedbackStore, label_index
 from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
 from serving.metrics import serving_metrics
@@ -29,6 +30,7 @@ class ServingRuntime:
     slot: ModelSlot
     log: PredictionLog
     predictor: Predictor
+    feedback: FeedbackStore
 
     @classmethod
     def from_settings(cls, settings: Settings, serving: ServingSettings) -> ServingRuntime:
@@ -52,11 +54,21 @@ class ServingRuntime:
             slot, prediction_log, max_instances=serving.max_instances, metrics=serving_metrics(),
             router=router, shadow_queue=serving.shadow_queue_size,
         )  # fmt: skip
-        runtime = cls(settings, serving, engine, slot, prediction_log, predictor)
+        runtime = cls(
+            settings, serving, engine, slot, prediction_log, predictor, FeedbackStore(session_factory(engine))
+        )
         slot.refresh()
         router.refresh()
         slot.start(serving.poll_interval_s, also=router.refresh)
         return runtime
+
+    def record_feedback(self, request_id: str, label: str | int, *, source: str) -> tuple[str, str]:
+        """Store a true label for a served request. :raises ContractViolationError: unknown label."""
+        served = self.slot.current()
+        names = served.contract.class_names
+        index = label_index(label, names)
+        self.feedback.record(served.name, request_id, index, source)
+        return served.name, names[index]
 
     def close(self) -> None:
         self.slot.stop()

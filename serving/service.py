@@ -34,6 +34,21 @@ class PredictRequest(BaseModel):
     return_probabilities: bool = False
 
 
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(
+        max_length=64, pattern=r"^[\w\-.:]+$", description="The id a prediction answered with."
+    )
+    label: str | int = Field(description="The true class: its name, or its index.")
+
+
+class FeedbackAck(BaseModel):
+    request_id: str
+    model: str
+    label: str
+
+
 admin = FastAPI(title="lifecycle serving admin")
 
 # The worker's runtime, so that the array API can validate each request against the served contract
@@ -83,6 +98,19 @@ class Classifier:
             raise ServiceUnavailable(str(exc)) from exc
         self._count("200")
         return result
+
+    @bentoml.api(route="/v1/feedback")
+    def feedback(self, request: FeedbackRequest, /, ctx: bentoml.Context) -> FeedbackAck:
+        """Attach the true label to a served request id (ground truth for retraining)."""
+        try:
+            model, label = self.runtime.record_feedback(
+                request.request_id, request.label, source=ctx.request.headers.get("x-actor", "api")[:200]
+            )
+        except ContractViolationError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        except ModelNotReadyError as exc:
+            raise ServiceUnavailable(str(exc)) from exc
+        return FeedbackAck(request_id=request.request_id, model=model, label=label)
 
     @bentoml.api(
         route="/v1/predict_array", batchable=True, batch_dim=0, max_batch_size=64, max_latency_ms=5000

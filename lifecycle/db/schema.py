@@ -168,3 +168,19 @@ class DriftCheckRow(Base):
     """The process that ran the check (scheduler leader, or the CLI)."""
 
     __table_args__ = (Index("ix_drift_checks_model_ts", "model_name", "ts"),)
+
+
+class FeedbackRow(Base):
+    """A true label for a served request, sent later by the client (ground truth for retraining)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    model_name: Mapped[str] = mapped_column(String(256))
+    request_id: Mapped[str] = mapped_column(String(64))
+    label: Mapped[int] = mapped_column(Integer)
+    """Class index in the model's contract."""
+    source: Mapped[str] = mapped_column(String(256))
+
+    __table_args__ = (Index("ix_feedback_model_request", "model_name", "request_id"),)

@@ -31,10 +31,11 @@ def test_migrations_create_the_schema_and_are_idempotent(engine: Engine) -> None
         "rollout_verdicts",
         "alerts",
         "drift_checks",
+        "feedback",
         "alembic_version",
     } <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
 
 
 def test_alias_history_records_intervals(engine: Engine) -> None:

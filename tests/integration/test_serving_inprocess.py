@@ -207,3 +207,44 @@ def _json(body: object) -> bytes:
     import json
 
     return json.dumps(body).encode()  # allows NaN, as clients written in Python send it
+
+
+def test_feedback_attaches_a_true_label_to_a_served_request(
+    served: tuple[TestClient, MlflowModelRegistry, str, Path], tabular_data: DataSplits
+) -> None:
+    import time
+
+    from lifecycle.db import create_db_engine, session_factory
+    from lifecycle.db.feedback import FeedbackStore
+
+    client, _, name, state = served
+    rows = tabular_data.x_test[:2].tolist()
+    for i, row in enumerate(rows):
+        r = client.post("/v1/predict", json={"instances": [row], "request_id": f"fb-{i}"})
+        assert r.status_code == 200, r.text
+    names = tabular_data.class_names
+    ack = client.post(
+        "/v1/feedback", json={"request_id": "fb-0", "label": names[1]}, headers={"x-actor": "qa"}
+    )
+    assert ack.status_code == 200 and ack.json() == {"request_id": "fb-0", "model": name, "label": names[1]}
+    assert client.post("/v1/feedback", json={"request_id": "fb-1", "label": 0}).status_code == 200
+    assert (
+        client.post("/v1/feedback", json={"request_id": "fb-1", "label": 1}).status_code == 200
+    )  # corrected
+    unknown = client.post("/v1/feedback", json={"request_id": "fb-0", "label": "cat"})
+    assert unknown.status_code == 400 and "unknown label 'cat'" in unknown.text and names[0] in unknown.text
+    assert client.post("/v1/feedback", json={"request_id": "fb-0", "label": 7}).status_code == 400
+    assert client.post("/v1/feedback", json={"request_id": "fb-0", "label": 1, "x": 1}).status_code == 400
+    assert client.post("/v1/feedback", json={"request_id": "bad id!", "label": 1}).status_code == 400
+
+    engine = create_db_engine(f"sqlite:///{state / 'lifecycle.db'}")
+    store = FeedbackStore(session_factory(engine))
+    deadline = time.monotonic() + 10
+    labeled = store.labeled(name)
+    while len(labeled.request_ids) < 2 and time.monotonic() < deadline:  # the prediction log is asynchronous
+        time.sleep(0.2)
+        labeled = store.labeled(name)
+    engine.dispose()
+    by_id = dict(zip(labeled.request_ids, labeled.y.tolist(), strict=True))
+    assert by_id == {"fb-0": 1, "fb-1": 1}
+    assert labeled.x.shape == (2, tabular_data.x_test.shape[1])

@@ -1,0 +1,73 @@
+"""True labels for served requests, sent by clients after the fact (ground truth for retraining)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from lifecycle.contract import ContractViolationError
+from lifecycle.db.schema import FeedbackRow, PredictionRow
+from lifecycle.db.types import utcnow
+
+
+def label_index(label: str | int, class_names: Sequence[str]) -> int:
+    """A class name or index → the index. :raises ContractViolationError: naming the known classes."""
+    if isinstance(label, bool):
+        raise ContractViolationError(f"label {label!r} is not a class; classes are {list(class_names)}")
+    if isinstance(label, int):
+        if 0 <= label < len(class_names):
+            return label
+        raise ContractViolationError(f"label index {label} is out of range 0..{len(class_names) - 1}")
+    if label in class_names:
+        return list(class_names).index(label)
+    raise ContractViolationError(f"unknown label {label!r}; classes are {list(class_names)}")
+
+
+@dataclass(frozen=True)
+class LabeledRows:
+    x: NDArray[np.float32]
+    y: NDArray[np.int64]
+    request_ids: list[str]
+
+
+class FeedbackStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def record(
+        self, model: str, request_id: str, label: int, source: str, ts: datetime | None = None
+    ) -> None:
+        with self._sessions.begin() as session:
+            session.add(
+                FeedbackRow(
+                    ts=ts or utcnow(), model_name=model, request_id=request_id, label=label, source=source
+                )
+            )
+
+    def labeled(self, model: str, since: datetime | None = None) -> LabeledRows:
+        """Logged inputs with their latest true label (requests answered by the champion)."""
+        f, p = FeedbackRow, PredictionRow
+        query = (
+            select(p.request_id, p.features, f.label, f.id)
+            .join(f, (f.request_id == p.request_id) & (f.model_name == p.model_name))
+            .where(p.model_name == model, p.role == "champion")
+            .order_by(f.id)
+        )
+        if since is not None:
+            query = query.where(p.ts >= since)
+        latest: dict[str, tuple[list[float], int]] = {}
+        with self._sessions() as session:
+            for request_id, features, label, _ in session.execute(query):
+                latest[request_id] = (features, label)  # a later label for the same request wins
+        ids = list(latest)
+        return LabeledRows(
+            np.asarray([latest[i][0] for i in ids], dtype=np.float32).reshape(len(ids), -1),
+            np.asarray([latest[i][1] for i in ids], dtype=np.int64),
+            ids,
+        )
