@@ -184,3 +184,28 @@ class FeedbackRow(Base):
     source: Mapped[str] = mapped_column(String(256))
 
     __table_args__ = (Index("ix_feedback_model_request", "model_name", "request_id"),)
+
+
+class RetrainJobRow(Base):
+    """One retrain: what triggered it, what it learned from, what it registered, or why it failed."""
+
+    __tablename__ = "retrain_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    trigger: Mapped[str] = mapped_column(String(64))
+    """``manual``, ``drift`` or ``schedule``."""
+    trigger_ref: Mapped[str] = mapped_column(String(256))
+    """The drift check's MLflow run id, the cron expression, or who asked."""
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    champion_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    teacher_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    challenger_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_retrain_jobs_model_started", "model_name", "started_at"),)

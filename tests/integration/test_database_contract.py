@@ -32,10 +32,11 @@ def test_migrations_create_the_schema_and_are_idempotent(engine: Engine) -> None
         "alerts",
         "drift_checks",
         "feedback",
+        "retrain_jobs",
         "alembic_version",
     } <= tables
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
 
 
 def test_alias_history_records_intervals(engine: Engine) -> None:

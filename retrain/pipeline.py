@@ -1,0 +1,276 @@
+"""The retrain pipeline: trigger → lock → data → distill a new student from the teacher → INT8 →
+gates → register with lineage → alias ``challenger`` (the rollout takes over from there).
+
+A failure anywhere leaves the champion untouched, is recorded on the job and its MLflow run, and
+raises an alert. Not yet: refreshing the teacher on labeled feedback before distilling.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+from sqlalchemy.orm import Session, sessionmaker
+
+from lifecycle.contract import ModelContract
+from lifecycle.data import DataSplits
+from lifecycle.db.locks import Locks
+from lifecycle.db.types import utcnow
+from lifecycle.errors import LifecycleError
+from lifecycle.nets import Architecture, TabularMLP
+from lifecycle.optimize.recipes.distill import student_architecture
+from lifecycle.optimize.recipes.ort_quant import int8_static
+from lifecycle.optimize.variant import Parent, RecipeOptions
+from lifecycle.package import ARCHITECTURE_FILE, LocalVersion
+from lifecycle.packaging import package_onnx_model, package_torch_model
+from lifecycle.runtimes.base import run_batched
+from lifecycle.runtimes.load import load_version
+from lifecycle.runtimes.onnxruntime import OrtRunner
+from lifecycle.training import accuracy
+from monitoring.alerts import Alert, Alerter, Severity
+from registry.abc import ModelRegistry, RunTracker
+from retrain.data import assemble
+from retrain.distill import DistillConfig, distill
+from retrain.jobs import RetrainJob, RetrainJobs
+from retrain.settings import RetrainSettings
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+class RetrainBusyError(LifecycleError):
+    """Another retrain of the same model is running."""
+
+
+class RetrainGateError(LifecycleError):
+    """The retrained student did not pass its gates."""
+
+
+class Retrainer:
+    def __init__(
+        self,
+        jobs: RetrainJobs,
+        locks: Locks,
+        registry: ModelRegistry,
+        tracker: RunTracker | None,
+        alerter: Alerter,
+        settings: RetrainSettings,
+        sessions: sessionmaker[Session],
+        *,
+        owner: str = "cli",
+    ) -> None:
+        self.jobs = jobs
+        self._locks = locks
+        self._registry = registry
+        self._tracker = tracker
+        self._alerter = alerter
+        self.settings = settings
+        self._sessions = sessions
+        self.owner = owner
+
+    def cooling_down(self, model: str) -> bool:
+        last = self.jobs.last_success(model)
+        return last is not None and (utcnow() - last.started_at).total_seconds() < self.settings.cooldown_s
+
+    def run(self, model: str, trigger: str, trigger_ref: str = "") -> RetrainJob:
+        """Retrain ``model`` now. :raises RetrainBusyError: another retrain of it holds the lock."""
+        lock = f"retrain:{model}"
+        if not self._locks.acquire(lock, self.owner, self.settings.lock_ttl_s):
+            raise RetrainBusyError(f"a retrain of {model} is already running ({self._locks.holder(lock)})")
+        job_id = self.jobs.create(model, trigger, trigger_ref)
+        run_id = self._start_run(model, trigger, trigger_ref)
+        try:
+            return self._run(job_id, run_id, model)
+        except Exception as exc:
+            log.exception("retrain %d of %s failed", job_id, model)
+            job = self.jobs.update(
+                job_id,
+                status="failed",
+                finished_at=utcnow(),
+                error=f"{type(exc).__name__}: {exc}",
+                mlflow_run_id=run_id,
+            )
+            self._end_run(run_id, "FAILED")
+            self._alerter.raise_alert(
+                Alert(
+                    "retrain",
+                    Severity.CRITICAL,
+                    f"retrain:{model}:failed",
+                    f"retrain of {model} failed",
+                    job.error or "",
+                    {"job_id": job_id, "trigger": trigger},
+                )
+            )
+            return job
+        finally:
+            self._locks.release(lock, self.owner)
+
+    def _run(self, job_id: int, run_id: str | None, model: str) -> RetrainJob:
+        s = self.settings
+        started = time.perf_counter()
+        champion = self._registry.get_by_alias(model, CHAMPION)
+        teacher_version = champion.tags.get("lifecycle.teacher_version", champion.version)
+        with tempfile.TemporaryDirectory(prefix="retrain-") as tmp:
+            work = Path(tmp)
+            local = self._registry.download(model, champion.version, work / "champion")
+            teacher_local = self._registry.download(model, teacher_version, work / "teacher")
+            teacher = load_version(
+                teacher_local, dict(self._registry.get_version(model, teacher_version).tags)
+            )
+            champion_runner = load_version(local, dict(champion.tags))
+            splits = local.splits()
+            data = assemble(
+                self._sessions,
+                model, splits, window=timedelta(hours=s.window_hours), max_production=s.max_production, seed=s.seed,
+            )  # fmt: skip
+            self.jobs.update(
+                job_id, champion_version=champion.version, teacher_version=teacher_version, counts=data.counts
+            )
+            student, architecture = self._student(local, teacher_local)
+            result = distill(
+                student, run_batched(teacher, data.x), data.x, data.y, data.x_val, data.y_val,
+                DistillConfig(temperature=s.temperature, alpha=s.alpha, epochs=s.epochs, seed=s.seed),
+            )  # fmt: skip
+            with torch.no_grad():
+                student_clean = accuracy(student(torch.from_numpy(splits.x_val)).numpy(), splits.y_val)
+            champion_clean = accuracy(run_batched(champion_runner, splits.x_val), splits.y_val)
+            metrics: dict[str, float] = {
+                "student_val_accuracy": result.best_val_accuracy,
+                "student_clean_val_accuracy": student_clean,
+                "champion_clean_val_accuracy": champion_clean,
+                "distill_seconds": result.seconds,
+                "epochs_run": float(result.epochs_run),
+            }
+            if student_clean < champion_clean - s.max_accuracy_drop:
+                raise RetrainGateError(
+                    f"retrained student's clean validation accuracy {student_clean:.4f} is more than "
+                    f"{s.max_accuracy_drop:.3f} below the champion's {champion_clean:.4f}"
+                )
+            lineage = {
+                "lifecycle.role": "student",
+                "lifecycle.recipe": "retrain-distill",
+                "lifecycle.teacher_version": teacher_version,
+                "lifecycle.parent_version": champion.version,
+                "lifecycle.retrain_job": str(job_id),
+                "lifecycle.retrain_run_id": run_id or "",
+                "lifecycle.data_window": f"{data.window_start} .. {data.window_end}",
+                "lifecycle.sample_counts": str(data.counts),
+            }
+            package = package_torch_model(model, student, splits, architecture=architecture, tags=lineage)
+            student_version = self._registry.register(package).version
+            challenger = student_version
+            if s.quantize:
+                challenger = (
+                    self._quantize(
+                        model,
+                        student_version,
+                        package.onnx_model,
+                        package.contract,
+                        splits,
+                        lineage,
+                        work,
+                        metrics,
+                    )
+                    or challenger
+                )
+            metrics["retrain_seconds"] = time.perf_counter() - started
+        self._registry.set_alias(model, CHALLENGER, challenger, actor=f"retrain job {job_id}")
+        if run_id is not None and self._tracker is not None:
+            self._tracker.log_metrics(run_id, metrics)
+            self._tracker.set_tags(run_id, {"lifecycle.challenger_version": challenger})
+        self._end_run(run_id, "FINISHED")
+        log.info(
+            "retrain %d of %s: v%s set as challenger (%.0f s)",
+            job_id,
+            model,
+            challenger,
+            metrics["retrain_seconds"],
+        )
+        return self.jobs.update(
+            job_id,
+            status="succeeded",
+            finished_at=utcnow(),
+            challenger_version=challenger,
+            metrics=metrics,
+            mlflow_run_id=run_id,
+        )
+
+    def _student(
+        self, local: LocalVersion, teacher_local: LocalVersion
+    ) -> tuple[torch.nn.Module, Architecture]:
+        """A fresh network of the champion's own architecture (or the family's student)."""
+        arch_file = local.files_dir / ARCHITECTURE_FILE
+        if arch_file.exists():
+            architecture = Architecture.from_json(arch_file.read_text())
+        else:
+            teacher_arch = teacher_local.files_dir / ARCHITECTURE_FILE
+            parent = Parent(
+                local.name, local.version, local.onnx_path.read_bytes(), local.contract, local.splits(),
+                architecture=Architecture.from_json(teacher_arch.read_text()) if teacher_arch.exists() else None,
+            )  # fmt: skip
+            architecture = student_architecture(parent)
+        torch.manual_seed(self.settings.seed)
+        student = architecture.build()
+        if isinstance(student, TabularMLP):
+            student.fit_normalizer(torch.from_numpy(local.splits().x_train))
+        return student, architecture
+
+    def _quantize(
+        self,
+        model: str,
+        version: str,
+        onnx_model: bytes,
+        contract: ModelContract,
+        splits: DataSplits,
+        lineage: dict[str, str],
+        work: Path,
+        metrics: dict[str, float],
+    ) -> str | None:
+        """Register an INT8 variant of the new student when it keeps accuracy within 0.5 pt."""
+        try:
+            variant = int8_static(
+                Parent(model, version, onnx_model, contract, splits), RecipeOptions(), work / "int8"
+            )
+        except LifecycleError as exc:
+            log.warning("INT8 of the retrained student failed (%s); rolling out the fp32 student", exc)
+            return None
+        int8_bytes = variant.files["model.onnx"].read_bytes()
+        fp32 = accuracy(run_batched(OrtRunner(onnx_model), splits.x_val), splits.y_val)
+        int8 = accuracy(run_batched(OrtRunner(int8_bytes), splits.x_val), splits.y_val)
+        metrics["int8_clean_val_accuracy"] = int8
+        if int8 < fp32 - 0.005:
+            log.warning("INT8 student loses %.2f pt; rolling out the fp32 student", (fp32 - int8) * 100)
+            return None
+        tags = {
+            **lineage,
+            "lifecycle.role": "variant",
+            "lifecycle.recipe": "ort-int8-static",
+            "lifecycle.parent_version": version,
+        }
+        return self._registry.register(
+            package_onnx_model(model, int8_bytes, splits, contract=contract, tags=tags)
+        ).version
+
+    def _start_run(self, model: str, trigger: str, trigger_ref: str) -> str | None:
+        if self._tracker is None:
+            return None
+        try:
+            run_id = self._tracker.start_run(f"retrain-{model}", tags={"lifecycle.model": model, "lifecycle.trigger": trigger,
+                                                                       "lifecycle.trigger_ref": trigger_ref[:4000]})  # fmt: skip
+            self._tracker.log_params(run_id, self.settings.model_dump(mode="json"))
+            return run_id
+        except LifecycleError:
+            log.exception("could not start the retrain's MLflow run")
+            return None
+
+    def _end_run(self, run_id: str | None, status: str) -> None:
+        if run_id is not None and self._tracker is not None:
+            try:
+                self._tracker.end_run(run_id, status)
+            except LifecycleError:
+                log.exception("could not end the retrain's MLflow run")

@@ -1,0 +1,33 @@
+"""Retraining settings (``LIFECYCLE_RETRAIN_*``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Gt, Le
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RetrainSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFECYCLE_RETRAIN_", extra="forbid")
+
+    on_drift: Literal["critical", "warning", "never"] = "critical"
+    """Drift severity at or above which a check triggers a retrain."""
+    cron: str | None = None
+    """Crontab expression (UTC) of scheduled retrains, e.g. ``0 3 * * *``; unset: none."""
+    cooldown_s: Annotated[float, Ge(0)] = 3600.0
+    """No automatic retrain of a model within this long of its last successful one."""
+    lock_ttl_s: Annotated[float, Gt(0)] = 1800.0
+    window_hours: Annotated[float, Gt(0)] = 24.0
+    """Production inputs from this far back are learned from."""
+    max_production: Annotated[int, Ge(0)] = 20_000
+    epochs: Annotated[int, Ge(1)] = 60
+    temperature: Annotated[float, Gt(0)] = 2.0
+    alpha: Annotated[float, Ge(0), Le(1)] = 0.7
+    """Weight of the teacher's soft targets; the rest goes to labeled feedback."""
+    quantize: bool = True
+    """Register an INT8 (ORT static) variant of the new student and roll that out when it passes."""
+    max_accuracy_drop: Annotated[float, Ge(0)] = 0.01
+    """Gate: the new student may lose at most this much accuracy on the clean reference validation
+    split against the champion; the INT8 variant at most 0.5 pt against the student."""
+    seed: int = 0
