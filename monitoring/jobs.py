@@ -5,6 +5,7 @@ runs the scheduler — the one place this package keeps process state."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from monitoring.monitor import Monitor
 
@@ -12,15 +13,23 @@ log = logging.getLogger(__name__)
 
 CHECK_ALL = "monitoring.jobs:check_all"
 CHECK_MODEL = "monitoring.jobs:check_model"
+RETRAIN_MODEL = "monitoring.jobs:retrain_model"
 _ACTIVE: dict[str, Monitor] = {}
+_RETRAIN: dict[str, Callable[[str, str, str], object]] = {}
 
 
 def install(monitor: Monitor) -> None:
     _ACTIVE["monitor"] = monitor
 
 
+def install_retrain(retrain: Callable[[str, str, str], object]) -> None:
+    """The retrain entry point, ``(model, trigger, trigger_ref)``, installed by the control plane."""
+    _RETRAIN["retrain"] = retrain
+
+
 def uninstall() -> None:
     _ACTIVE.pop("monitor", None)
+    _RETRAIN.pop("retrain", None)
 
 
 def check_all() -> int:
@@ -50,4 +59,18 @@ def check_model(model: str) -> bool:
         return True
     except Exception:
         log.exception("drift check of %s failed", model)
+        return False
+
+
+def retrain_model(model: str, trigger: str, trigger_ref: str) -> bool:
+    """A scheduled or drift-triggered retrain; failures are recorded by the pipeline, never raised here."""
+    retrain = _RETRAIN.get("retrain")
+    if retrain is None:
+        log.warning("retrain job for %s ran in a process without a retrainer; skipped", model)
+        return False
+    try:
+        retrain(model, trigger, trigger_ref)
+        return True
+    except Exception:
+        log.exception("retrain of %s (%s) did not run", model, trigger)
         return False

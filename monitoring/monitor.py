@@ -7,6 +7,7 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,6 +59,8 @@ class Monitor:
         owner: str = "cli",
     ) -> None:
         self.owner = owner
+        self.on_drift: Callable[[DriftCheck], object] | None = None
+        """Called after a check that found drift (the control plane queues a retrain); errors are logged."""
         self._sessions = sessions
         self._registry = registry
         self._tracker = tracker
@@ -99,6 +102,11 @@ class Monitor:
             log.info("drift check %s v%s: %s (%.2f s)", model, champion.version, verdict.summary(), seconds)
             if verdict.drift:
                 self._alert(check)
+                if self.on_drift is not None:
+                    try:
+                        self.on_drift(check)
+                    except Exception:
+                        log.exception("drift hook for %s failed", model)
             return check
 
     def history(self, model: str | None = None, limit: int = 20) -> list[DriftCheck]:

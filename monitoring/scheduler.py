@@ -11,6 +11,7 @@ from datetime import datetime
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from monitoring import jobs
 from monitoring.monitor import Monitor
@@ -18,6 +19,7 @@ from monitoring.monitor import Monitor
 log = logging.getLogger(__name__)
 
 JOB_PREFIX = "drift-monitor"
+RETRAIN_CRON_PREFIX = "retrain-cron"
 
 
 def job_id(model: str) -> str:
@@ -25,9 +27,10 @@ def job_id(model: str) -> str:
 
 
 class MonitorScheduler:
-    def __init__(self, database_url: str, monitor: Monitor) -> None:
+    def __init__(self, database_url: str, monitor: Monitor, *, retrain_cron: str | None = None) -> None:
         self._url = database_url
         self._monitor = monitor
+        self._retrain_cron = retrain_cron
         self._scheduler: BackgroundScheduler | None = None
 
     @property
@@ -41,7 +44,7 @@ class MonitorScheduler:
         jobs.install(self._monitor)
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=self._url, tablename="apscheduler_jobs")},
-            executors={"default": ThreadPoolExecutor(1)},
+            executors={"default": ThreadPoolExecutor(2)},  # a long retrain must not hold up the checks
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
@@ -55,7 +58,9 @@ class MonitorScheduler:
         scheduler = self._scheduler
         if scheduler is None:
             return
+        models = list(models)
         wanted = {job_id(m): m for m in models}
+        self._sync_retrain_cron(scheduler, models)
         for job in scheduler.get_jobs():
             if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
                 scheduler.remove_job(job.id)
@@ -71,6 +76,34 @@ class MonitorScheduler:
                 name=f"drift monitor {model}", replace_existing=True,
             )  # fmt: skip
             log.info("drift monitor job %s every %.0f s", jid, interval)
+
+    def _sync_retrain_cron(self, scheduler: BackgroundScheduler, models: list[str]) -> None:
+        wanted = {f"{RETRAIN_CRON_PREFIX}:{m}": m for m in models} if self._retrain_cron else {}
+        for job in scheduler.get_jobs():
+            if job.id.startswith(RETRAIN_CRON_PREFIX) and job.id not in wanted:
+                scheduler.remove_job(job.id)
+        for jid, model in wanted.items():
+            assert self._retrain_cron is not None
+            if (
+                scheduler.get_job(jid) is None
+                or getattr(scheduler.get_job(jid), "name", "") != self._retrain_cron
+            ):
+                scheduler.add_job(
+                    jobs.RETRAIN_MODEL, CronTrigger.from_crontab(self._retrain_cron, timezone="UTC"),
+                    args=[model, "schedule", self._retrain_cron], id=jid, name=self._retrain_cron, replace_existing=True,
+                )  # fmt: skip
+                log.info("retrain of %s scheduled at cron %r", model, self._retrain_cron)
+
+    def retrain_soon(self, model: str, trigger: str, trigger_ref: str) -> bool:
+        """Queue a one-off retrain on the scheduler's executor (persisted, so a restart still runs it)."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return False
+        scheduler.add_job(
+            jobs.RETRAIN_MODEL, "date", args=[model, trigger, trigger_ref], id=f"retrain-now:{model}",
+            replace_existing=True,
+        )  # fmt: skip
+        return True
 
     def stop(self) -> None:
         """Stop running jobs here (leadership lost, or shutdown); the jobs stay stored for the next leader."""

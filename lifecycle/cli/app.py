@@ -214,6 +214,9 @@ def _register_subcommands() -> None:
     app.add_typer(monitor_app, name="monitor")
     app.add_typer(drift_app, name="drift")
     app.command("alerts")(alerts_command)
+    from lifecycle.cli.retrain import retrain_app
+
+    app.add_typer(retrain_app, name="retrain")
 
 
 _register_subcommands()

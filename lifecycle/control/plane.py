@@ -20,12 +20,17 @@ from lifecycle.control.settings import ControlSettings, persistent_secret
 from lifecycle.db import session_factory
 from lifecycle.errors import LifecycleError
 from lifecycle.stack import Services
+from monitoring import jobs
 from monitoring.alerts import Alerter
 from monitoring.channels import AlertSettings, channels_from_settings
-from monitoring.monitor import Monitor
+from monitoring.detectors import Severity
+from monitoring.monitor import DriftCheck, Monitor
 from monitoring.scheduler import MonitorScheduler
 from monitoring.settings import MonitorSettings
 from registry.mlflow import MlflowModelRegistry
+from retrain.jobs import RetrainJobs
+from retrain.pipeline import Retrainer
+from retrain.settings import RetrainSettings
 from serving.rollout.policy import RolloutPolicy
 from serving.rollout.store import RolloutStore
 from serving.rollout.windows import WindowReader
@@ -49,6 +54,7 @@ class ControlPlane:
         policy: RolloutPolicy,
         monitoring: MonitorSettings | None = None,
         alerts: AlertSettings | None = None,
+        retraining: RetrainSettings | None = None,
     ) -> None:
         self.services = services
         self.control = control
@@ -71,7 +77,16 @@ class ControlPlane:
             sessions, services.registry, tracker, self.alerter,
             self.monitoring, state / "monitor-cache", owner=self.owner,
         )  # fmt: skip
-        self.scheduler = MonitorScheduler(settings.database_url, self.monitor)
+        self.retraining = retraining or RetrainSettings()
+        self.retrainer = Retrainer(
+            RetrainJobs(sessions), services.locks, services.registry,
+            MlflowModelRegistry(settings.tracking_uri, experiment="lifecycle-retrain"), self.alerter,
+            self.retraining, sessions, owner=self.owner,
+        )  # fmt: skip
+        self.scheduler = MonitorScheduler(
+            settings.database_url, self.monitor, retrain_cron=self.retraining.cron
+        )
+        self.monitor.on_drift = self._retrain_on_drift
         self.webhook_status = "not registered yet"
         self._leader = False
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -129,6 +144,7 @@ class ControlPlane:
                     log.info("control plane %s is the leader", self.owner)
                     self._register_webhook()
                     if self.monitoring.enabled:
+                        jobs.install_retrain(self._retrain)
                         self.scheduler.start()
                     last_poll = 0.0  # resume: reconcile everything at once
                 elif was_leader and not self._leader:
@@ -148,6 +164,24 @@ class ControlPlane:
             except Exception:
                 log.exception("control loop iteration failed; retrying")
             self._stop.wait(self.control.tick_interval_s)
+
+    def _retrain(self, model: str, trigger: str, trigger_ref: str) -> None:
+        if trigger != "manual" and self.retrainer.cooling_down(model):
+            log.info("retrain of %s (%s) skipped: within the cool-down of the last one", model, trigger)
+            return
+        self.retrainer.run(model, trigger, trigger_ref)
+
+    def _retrain_on_drift(self, check: DriftCheck) -> None:
+        threshold = self.retraining.on_drift
+        if threshold == "never" or (
+            threshold == "critical" and check.verdict.severity is not Severity.CRITICAL
+        ):
+            return
+        if self.retrainer.cooling_down(check.model):
+            return
+        ref = check.run_id or f"drift check {check.id}"
+        if self.scheduler.retrain_soon(check.model, "drift", ref):
+            log.info("drift on %s (%s): retrain queued", check.model, check.verdict.severity.value)
 
     def _register_webhook(self) -> None:
         if not self.control.webhooks:

@@ -15,6 +15,7 @@ from lifecycle.process import ManagedProcess, start_on_port
 from lifecycle.settings import Settings
 from monitoring.channels import AlertSettings
 from monitoring.settings import MonitorSettings
+from retrain.settings import RetrainSettings
 from serving.rollout.policy import RolloutPolicy
 
 
@@ -45,6 +46,7 @@ class ControlPlaneProcess:
         policy: RolloutPolicy,
         monitoring: MonitorSettings | None = None,
         alerts: AlertSettings | None = None,
+        retraining: RetrainSettings | None = None,
     ) -> None:
         self.settings = settings
         self.control = control
@@ -58,6 +60,7 @@ class ControlPlaneProcess:
                 **settings_env("LIFECYCLE_ROLLOUT_", policy),
                 **settings_env("LIFECYCLE_MONITOR_", monitoring or MonitorSettings()),
                 **settings_env("LIFECYCLE_ALERT_", alerts or AlertSettings()),
+                **settings_env("LIFECYCLE_RETRAIN_", retraining or RetrainSettings()),
             }
         )
         self._process = ManagedProcess(

@@ -100,6 +100,7 @@ def test_the_monitor_job_runs_only_on_the_leader_and_survives_fail_over(
     from lifecycle.db import create_db_engine, session_factory
     from monitoring.monitor import drift_history
     from monitoring.settings import MonitorSettings
+    from retrain.settings import RetrainSettings
 
     registry = MlflowModelRegistry(mlflow_server.url, experiment="control-plane-tests")
     name = f"watched-{uuid.uuid4().hex[:6]}"
@@ -119,6 +120,7 @@ def test_the_monitor_job_runs_only_on_the_leader_and_survives_fail_over(
             ControlSettings(port=free_port(), webhooks=False, leader_ttl_s=3),
             RolloutPolicy(),
             monitoring,
+            retraining=RetrainSettings(cron="0 3 * * *"),
         )
         for _ in range(2)
     ]
@@ -149,8 +151,9 @@ def test_the_monitor_job_runs_only_on_the_leader_and_survives_fail_over(
             lambda: any(c.checked_by != first_owner for c in drift_history(sessions, name, limit=5)), 30
         )
         with engine.connect() as conn:
-            stored = conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars().all()
-        assert stored == [f"drift-monitor:{name}"]  # one job per model, not one per control plane
+            stored = conn.execute(text("SELECT id FROM apscheduler_jobs ORDER BY id")).scalars().all()
+        # one job per model and kind, not one per control plane; the nightly retrain survived the fail-over
+        assert stored == [f"drift-monitor:{name}", f"retrain-cron:{name}"]
 
         monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(settings.state_path))
         monkeypatch.setenv("LIFECYCLE_DB_URL", settings.database_url)
@@ -163,6 +166,8 @@ def test_the_monitor_job_runs_only_on_the_leader_and_survives_fail_over(
         assert history.exit_code == 0 and "drift history" in history.output, history.output
         assert runner.invoke(app, ["monitor", "status"]).exit_code == 0
         assert runner.invoke(app, ["alerts"]).exit_code == 0
+        jobs = runner.invoke(app, ["retrain", "history"])
+        assert jobs.exit_code == 0 and "no retrain jobs yet" in jobs.output, jobs.output
     finally:
         for plane in planes:
             plane.stop()
