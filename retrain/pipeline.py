@@ -2,7 +2,8 @@
 gates → register with lineage → alias ``challenger`` (the rollout takes over from there).
 
 A failure anywhere leaves the champion untouched, is recorded on the job and its MLflow run, and
-raises an alert. Not yet: refreshing the teacher on labeled feedback before distilling.
+raises an alert. With enough labeled feedback the teacher is first fine-tuned on it and registered
+as a new teacher version.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import torch
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,14 +29,14 @@ from lifecycle.optimize.recipes.distill import student_architecture
 from lifecycle.optimize.recipes.ort_quant import int8_static
 from lifecycle.optimize.variant import Parent, RecipeOptions
 from lifecycle.package import ARCHITECTURE_FILE, LocalVersion
-from lifecycle.packaging import package_onnx_model, package_torch_model
+from lifecycle.packaging import load_torch_model, package_onnx_model, package_torch_model
 from lifecycle.runtimes.base import run_batched
 from lifecycle.runtimes.load import load_version
 from lifecycle.runtimes.onnxruntime import OrtRunner
-from lifecycle.training import accuracy
+from lifecycle.training import TrainConfig, accuracy, predict_logits, train_classifier
 from monitoring.alerts import Alert, Alerter, Severity
 from registry.abc import ModelRegistry, RunTracker
-from retrain.data import assemble
+from retrain.data import RetrainData, assemble
 from retrain.distill import DistillConfig, distill
 from retrain.jobs import RetrainJob, RetrainJobs
 from retrain.settings import RetrainSettings
@@ -128,6 +131,12 @@ class Retrainer:
                 self._sessions,
                 model, splits, window=timedelta(hours=s.window_hours), max_production=s.max_production, seed=s.seed,
             )  # fmt: skip
+            metrics: dict[str, float] = {}
+            refreshed = self._refresh_teacher(
+                job_id, run_id, model, teacher_version, teacher_local, splits, data, metrics
+            )
+            if refreshed is not None:
+                teacher_version, teacher = refreshed
             self.jobs.update(
                 job_id, champion_version=champion.version, teacher_version=teacher_version, counts=data.counts
             )
@@ -139,7 +148,7 @@ class Retrainer:
             with torch.no_grad():
                 student_clean = accuracy(student(torch.from_numpy(splits.x_val)).numpy(), splits.y_val)
             champion_clean = accuracy(run_batched(champion_runner, splits.x_val), splits.y_val)
-            metrics: dict[str, float] = {
+            metrics |= {
                 "student_val_accuracy": result.best_val_accuracy,
                 "student_clean_val_accuracy": student_clean,
                 "champion_clean_val_accuracy": champion_clean,
@@ -199,6 +208,63 @@ class Retrainer:
             metrics=metrics,
             mlflow_run_id=run_id,
         )
+
+    def _refresh_teacher(
+        self,
+        job_id: int,
+        run_id: str | None,
+        model: str,
+        teacher_version: str,
+        teacher_local: LocalVersion,
+        splits: DataSplits,
+        data: RetrainData,
+        metrics: dict[str, float],
+    ) -> tuple[str, OrtRunner] | None:
+        """Fine-tune the teacher on the labeled feedback (plus its own training rows) and register it
+        as a new teacher version, so that the student learns from a teacher that has seen the new data.
+        None when there is too little feedback, no torch weights, or the refresh would cost clean accuracy."""
+        s = self.settings
+        n_ref = data.counts["reference_train"]
+        labeled = data.y[n_ref:] >= 0
+        x_fb, y_fb = data.x[n_ref:][labeled], data.y[n_ref:][labeled]
+        metrics["feedback_rows"] = float(len(x_fb))
+        if len(x_fb) < s.refresh_teacher_min_feedback or not teacher_local.has_weights:
+            return None
+        teacher = load_torch_model(teacher_local)
+        before = accuracy(predict_logits(teacher, splits.x_val), splits.y_val)
+        fb_x, fb_y = data.x_val[len(splits.x_val) :], data.y_val[len(splits.y_val) :]
+        # feedback is scarce: repeat it so it is about a quarter of what the teacher sees
+        repeat = max(1, round(len(splits.x_train) / (3 * len(x_fb))))
+        tuning = replace(
+            splits,
+            x_train=np.concatenate([splits.x_train, np.repeat(x_fb, repeat, axis=0)]),
+            y_train=np.concatenate([splits.y_train, np.repeat(y_fb, repeat)]),
+            x_val=data.x_val,
+            y_val=data.y_val,
+        )
+        if len(fb_x):
+            metrics["teacher_feedback_val_accuracy_before"] = accuracy(predict_logits(teacher, fb_x), fb_y)
+        train_classifier(teacher, tuning, TrainConfig(epochs=s.refresh_epochs, lr=s.refresh_lr, seed=s.seed))
+        after = accuracy(predict_logits(teacher, splits.x_val), splits.y_val)
+        metrics |= {"teacher_clean_val_accuracy_before": before, "teacher_clean_val_accuracy_after": after}
+        if len(fb_x):
+            metrics["teacher_feedback_val_accuracy_after"] = accuracy(predict_logits(teacher, fb_x), fb_y)
+        if after < before - s.max_accuracy_drop:
+            log.warning(
+                "teacher refresh would lose %.1f pt of clean accuracy; keeping the old teacher",
+                (before - after) * 100,
+            )
+            return None
+        architecture = Architecture.from_json((teacher_local.files_dir / ARCHITECTURE_FILE).read_text())
+        tags = {
+            "lifecycle.role": "teacher", "lifecycle.recipe": "retrain-teacher-refresh",
+            "lifecycle.parent_version": teacher_version, "lifecycle.retrain_job": str(job_id),
+            "lifecycle.retrain_run_id": run_id or "", "lifecycle.feedback_rows": str(len(x_fb)),
+        }  # fmt: skip
+        package = package_torch_model(model, teacher, splits, architecture=architecture, tags=tags)
+        version = self._registry.register(package).version
+        log.info("teacher v%s refreshed on %d feedback rows as v%s", teacher_version, len(x_fb), version)
+        return version, OrtRunner(package.onnx_model)
 
     def _student(
         self, local: LocalVersion, teacher_local: LocalVersion

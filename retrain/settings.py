@@ -25,6 +25,11 @@ class RetrainSettings(BaseSettings):
     temperature: Annotated[float, Gt(0)] = 2.0
     alpha: Annotated[float, Ge(0), Le(1)] = 0.7
     """Weight of the teacher's soft targets; the rest goes to labeled feedback."""
+    refresh_teacher_min_feedback: Annotated[int, Ge(1)] = 20
+    """With at least this many labeled feedback rows (and a teacher with weights), the teacher is first
+    fine-tuned on them and registered as a new teacher version."""
+    refresh_epochs: Annotated[int, Ge(1)] = 8
+    refresh_lr: Annotated[float, Gt(0)] = 1e-3
     quantize: bool = True
     """Register an INT8 (ORT static) variant of the new student and roll that out when it passes."""
     max_accuracy_drop: Annotated[float, Ge(0)] = 0.01

@@ -92,3 +92,21 @@ def test_a_failure_leaves_the_champion_records_and_alerts(
     # the lock was released: the next attempt runs (and fails the same way) instead of being blocked
     assert retrainer.run("m", "manual").status == "failed"
     assert [j.status for j in retrainer.jobs.history("m")] == ["failed", "failed"]
+
+
+def test_enough_feedback_refreshes_the_teacher_first_and_the_student_learns_from_it(
+    setup: tuple[Retrainer, InMemoryModelRegistry, InMemoryRunTracker, Engine],
+) -> None:
+    retrainer, registry, _, _ = setup
+    retrainer.settings = retrainer.settings.model_copy(update={"refresh_teacher_min_feedback": 5})
+    job = retrainer.run("m", "manual")
+    assert job.status == "succeeded", job.error
+    teacher = registry.get_version("m", str(job.teacher_version))
+    assert teacher.version != "1" and teacher.tags["lifecycle.role"] == "teacher"
+    assert teacher.tags["lifecycle.parent_version"] == "1" and teacher.tags["lifecycle.retrain_job"] == str(
+        job.id
+    )
+    challenger = registry.get_version("m", registry.aliases("m")["challenger"])
+    assert challenger.tags["lifecycle.teacher_version"] == teacher.version
+    assert job.metrics["feedback_rows"] >= 5
+    assert "teacher_clean_val_accuracy_after" in job.metrics
