@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,8 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from lifecycle.errors import LifecycleError
+from lifecycle.settings import Settings
 
 
 class ProcessStartError(LifecycleError):
@@ -99,6 +103,37 @@ class ManagedProcess:
         if not self.log_path.exists():
             return "(no log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def settings_env(prefix: str, settings: BaseSettings) -> dict[str, str]:
+    """Environment variables that rebuild ``settings`` in a child process (secrets included)."""
+    env: dict[str, str] = {}
+    for key in type(settings).model_fields:
+        value = getattr(settings, key)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list | tuple | dict):
+            value = json.dumps(list(value) if isinstance(value, tuple) else value)
+        env[f"{prefix}{key.upper()}"] = str(value)
+    return env
+
+
+def child_env(settings: Settings, *children: tuple[str, BaseSettings]) -> dict[str, str]:
+    """This process's environment plus what a child needs to find the same registry, database and
+    state directory whatever its working directory, plus each ``(prefix, settings)`` given."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "LIFECYCLE_REGISTRY_TRACKING_URI": settings.tracking_uri,
+            "LIFECYCLE_STATE_DIR": str(settings.state_path),
+            "LIFECYCLE_DB_URL": settings.database_url,
+        }
+    )
+    for prefix, child in children:
+        env.update(settings_env(prefix, child))
+    return env
 
 
 def start_on_port(

@@ -11,7 +11,6 @@ from monitoring.monitor import Monitor
 
 log = logging.getLogger(__name__)
 
-CHECK_ALL = "monitoring.jobs:check_all"
 CHECK_MODEL = "monitoring.jobs:check_model"
 RETRAIN_MODEL = "monitoring.jobs:retrain_model"
 _ACTIVE: dict[str, Monitor] = {}
@@ -30,22 +29,6 @@ def install_retrain(retrain: Callable[[str, str, str], object]) -> None:
 def uninstall() -> None:
     _ACTIVE.pop("monitor", None)
     _RETRAIN.pop("retrain", None)
-
-
-def check_all() -> int:
-    """Check every monitored model; one model's failure never stops the others. Returns checks done."""
-    monitor = _ACTIVE.get("monitor")
-    if monitor is None:
-        log.warning("drift monitor job ran in a process without a monitor; skipped")
-        return 0
-    done = 0
-    for model in monitor.models():
-        try:
-            monitor.check(model)
-            done += 1
-        except Exception:
-            log.exception("drift check of %s failed", model)
-    return done
 
 
 def check_model(model: str) -> bool:

@@ -23,7 +23,15 @@ from lifecycle.runtimes.base import Runner, run_batched
 from lifecycle.runtimes.load import load_version
 from monitoring.alerts import Alert, Alerter
 from monitoring.alerts import Severity as AlertSeverity
-from monitoring.detectors import DriftConfig, DriftVerdict, Outputs, Severity, Subspace, detect
+from monitoring.detectors import (
+    DetectorResult,
+    DriftConfig,
+    DriftVerdict,
+    Outputs,
+    Severity,
+    Subspace,
+    detect,
+)
 from monitoring.settings import MonitorSettings
 from registry.abc import ModelRegistry, RunTracker
 
@@ -254,8 +262,6 @@ def drift_history(
 
 
 def _to_check(row: DriftCheckRow) -> DriftCheck:
-    from monitoring.detectors import DetectorResult
-
     detectors = [
         DetectorResult(
             str(d["name"]),

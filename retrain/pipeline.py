@@ -140,7 +140,7 @@ class Retrainer:
             self.jobs.update(
                 job_id, champion_version=champion.version, teacher_version=teacher_version, counts=data.counts
             )
-            student, architecture = self._student(local, teacher_local)
+            student, architecture = self._student(local, teacher_local, splits)
             result = distill(
                 student, run_batched(teacher, data.x), data.x, data.y, data.x_val, data.y_val,
                 DistillConfig(temperature=s.temperature, alpha=s.alpha, epochs=s.epochs, seed=s.seed),
@@ -267,7 +267,7 @@ class Retrainer:
         return version, OrtRunner(package.onnx_model)
 
     def _student(
-        self, local: LocalVersion, teacher_local: LocalVersion
+        self, local: LocalVersion, teacher_local: LocalVersion, splits: DataSplits
     ) -> tuple[torch.nn.Module, Architecture]:
         """A fresh network of the champion's own architecture (or the family's student)."""
         arch_file = local.files_dir / ARCHITECTURE_FILE
@@ -276,14 +276,14 @@ class Retrainer:
         else:
             teacher_arch = teacher_local.files_dir / ARCHITECTURE_FILE
             parent = Parent(
-                local.name, local.version, local.onnx_path.read_bytes(), local.contract, local.splits(),
+                local.name, local.version, local.onnx_path.read_bytes(), local.contract, splits,
                 architecture=Architecture.from_json(teacher_arch.read_text()) if teacher_arch.exists() else None,
             )  # fmt: skip
             architecture = student_architecture(parent)
         torch.manual_seed(self.settings.seed)
         student = architecture.build()
         if isinstance(student, TabularMLP):
-            student.fit_normalizer(torch.from_numpy(local.splits().x_train))
+            student.fit_normalizer(torch.from_numpy(splits.x_train))
         return student, architecture
 
     def _quantize(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from lifecycle.errors import LifecycleError
-from lifecycle.process import ManagedProcess, is_healthy, start_on_port
+from lifecycle.process import ManagedProcess, child_env, is_healthy, start_on_port
 from lifecycle.settings import Settings
 from serving.settings import ServingSettings
 
@@ -19,20 +18,8 @@ class ServingProcess:
     def __init__(self, settings: Settings, serving: ServingSettings) -> None:
         self.settings = settings
         self.serving = serving
-        env = dict(os.environ)
-        env.update(
-            {
-                # the child must find the same registry and database, whatever its working directory
-                "LIFECYCLE_REGISTRY_TRACKING_URI": settings.tracking_uri,
-                "LIFECYCLE_STATE_DIR": str(settings.state_path),
-                "LIFECYCLE_DB_URL": settings.database_url,
-                "BENTOML_DO_NOT_TRACK": "true",
-                **{
-                    f"LIFECYCLE_SERVING_{key.upper()}": str(value)
-                    for key, value in serving.model_dump().items()
-                },
-            }
-        )
+        env = child_env(settings, ("LIFECYCLE_SERVING_", serving))
+        env["BENTOML_DO_NOT_TRACK"] = "true"
         command = [
             sys.executable, "-m", "bentoml", "serve", "serving.service:Classifier",
             "--host", serving.host, "--port", str(serving.port),

@@ -137,7 +137,10 @@ class RolloutController:
     def tick(self) -> None:
         """Analyse every active, unpaused rollout whose interval has passed since its last analysis."""
         with self._lock:
-            for rollout in self._store.all_active():
+            active = self._store.all_active()
+            ids = {r.id for r in active}
+            self._last_analysis = {k: v for k, v in self._last_analysis.items() if k in ids}  # ended ones go
+            for rollout in active:
                 assert rollout.id is not None
                 now = self._clock()
                 last = max(

@@ -136,10 +136,14 @@ class ControlPlane:
         last_poll = 0.0
         last_sync = time.monotonic()
         ttl = self.control.leader_ttl_s
+        last_lease = -ttl
         while not self._stop.is_set():
             try:
                 was_leader = self._leader
-                self._leader = self.services.locks.acquire(LEADER_LOCK, self.owner, ttl)
+                # a lease write every ttl/3, not every tick: a held lease still has 2/3 of its ttl left
+                if time.monotonic() - last_lease >= ttl / 3:
+                    last_lease = time.monotonic()
+                    self._leader = self.services.locks.acquire(LEADER_LOCK, self.owner, ttl)
                 if self._leader and not was_leader:
                     log.info("control plane %s is the leader", self.owner)
                     self._register_webhook()

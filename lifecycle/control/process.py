@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings
 
 from lifecycle.control.settings import ControlSettings
 from lifecycle.errors import LifecycleError
-from lifecycle.process import ManagedProcess, start_on_port
+from lifecycle.process import ManagedProcess, child_env, start_on_port
 from lifecycle.settings import Settings
 from monitoring.channels import AlertSettings
 from monitoring.settings import MonitorSettings
@@ -21,21 +16,6 @@ from serving.rollout.policy import RolloutPolicy
 
 class ControlPlaneStartError(LifecycleError):
     """The control plane could not start."""
-
-
-def settings_env(prefix: str, settings: BaseSettings) -> dict[str, str]:
-    """Environment variables that rebuild ``settings`` in a child process (secrets included)."""
-    env: dict[str, str] = {}
-    for key in type(settings).model_fields:
-        value = getattr(settings, key)
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, list | tuple | dict):
-            value = json.dumps(list(value) if isinstance(value, tuple) else value)
-        env[f"{prefix}{key.upper()}"] = str(value)
-    return env
 
 
 class ControlPlaneProcess:
@@ -50,18 +30,13 @@ class ControlPlaneProcess:
     ) -> None:
         self.settings = settings
         self.control = control
-        env = dict(os.environ)
-        env.update(
-            {
-                "LIFECYCLE_REGISTRY_TRACKING_URI": settings.tracking_uri,
-                "LIFECYCLE_STATE_DIR": str(settings.state_path),
-                "LIFECYCLE_DB_URL": settings.database_url,
-                **settings_env("LIFECYCLE_CONTROL_", control),
-                **settings_env("LIFECYCLE_ROLLOUT_", policy),
-                **settings_env("LIFECYCLE_MONITOR_", monitoring or MonitorSettings()),
-                **settings_env("LIFECYCLE_ALERT_", alerts or AlertSettings()),
-                **settings_env("LIFECYCLE_RETRAIN_", retraining or RetrainSettings()),
-            }
+        env = child_env(
+            settings,
+            ("LIFECYCLE_CONTROL_", control),
+            ("LIFECYCLE_ROLLOUT_", policy),
+            ("LIFECYCLE_MONITOR_", monitoring or MonitorSettings()),
+            ("LIFECYCLE_ALERT_", alerts or AlertSettings()),
+            ("LIFECYCLE_RETRAIN_", retraining or RetrainSettings()),
         )
         self._process = ManagedProcess(
             "control-plane", [sys.executable, "-m", "lifecycle.control"], health_url=f"{self.url}/healthz",
