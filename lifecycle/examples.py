@@ -12,7 +12,7 @@ from torch import nn
 from lifecycle.data import DataSplits, load_breast_cancer_splits, load_digits_splits
 from lifecycle.errors import UnknownModelError
 from lifecycle.nets import Architecture, TabularMLP
-from lifecycle.training import TrainConfig, TrainResult, random_shift, train_classifier
+from lifecycle.training import TrainConfig, TrainResult, random_affine, train_classifier
 
 DATASETS: dict[str, Callable[[int], DataSplits]] = {
     "digits": load_digits_splits,
@@ -58,7 +58,7 @@ EXAMPLES: dict[str, Example] = {
             architecture=lambda d: Architecture(
                 "ImageResNet", (8, d.n_classes), {"widths": (32, 64, 128, 256)}
             ),
-            train_config=TrainConfig(epochs=8, lr=3e-3, augment=random_shift(1, 8)),
+            train_config=TrainConfig(epochs=20, lr=3e-3, augment=random_affine(8)),
         ),
         Example(
             name="digits-student",

@@ -134,6 +134,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "SmallCNN": SmallCNN,
     "TabularMLP": TabularMLP,
 }
+IMAGE_ARCHITECTURES = frozenset({"ImageResNet", "SmallCNN"})
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,11 @@ class Architecture:
                 f"architecture {self.cls!r} is not built in; known: {sorted(ARCHITECTURES)}"
             ) from None
         return factory(*self.args, **self.kwargs)
+
+    @property
+    def image_side(self) -> int | None:
+        """Side of the square image an image network reads (its first argument); None for tables."""
+        return int(self.args[0]) if self.cls in IMAGE_ARCHITECTURES and self.args else None
 
     def to_json(self) -> str:
         return json.dumps({"cls": self.cls, "args": list(self.args), "kwargs": self.kwargs})

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from lifecycle.contract import ModelContract
@@ -33,7 +34,7 @@ from lifecycle.packaging import load_torch_model, package_onnx_model, package_to
 from lifecycle.runtimes.base import run_batched
 from lifecycle.runtimes.load import load_version
 from lifecycle.runtimes.onnxruntime import OrtRunner
-from lifecycle.training import TrainConfig, accuracy, predict_logits, train_classifier
+from lifecycle.training import TrainConfig, accuracy, augmentation_for, predict_logits, train_classifier
 from monitoring.alerts import Alert, Alerter, Severity
 from registry.abc import ModelRegistry, RunTracker
 from retrain.data import RetrainData, assemble
@@ -220,7 +221,8 @@ class Retrainer:
         data: RetrainData,
         metrics: dict[str, float],
     ) -> tuple[str, OrtRunner] | None:
-        """Fine-tune the teacher on the labeled feedback (plus its own training rows) and register it
+        """Fine-tune the teacher on the labeled feedback, its own training rows and the production rows it
+        is confident about (pseudo-labels), with its training augmentation, and register it
         as a new teacher version, so that the student learns from a teacher that has seen the new data.
         None when there is too little feedback, no torch weights, or the refresh would cost clean accuracy."""
         s = self.settings
@@ -231,20 +233,29 @@ class Retrainer:
         if len(x_fb) < s.refresh_teacher_min_feedback or not teacher_local.has_weights:
             return None
         teacher = load_torch_model(teacher_local)
+        architecture = Architecture.from_json((teacher_local.files_dir / ARCHITECTURE_FILE).read_text())
         before = accuracy(predict_logits(teacher, splits.x_val), splits.y_val)
         fb_x, fb_y = data.x_val[len(splits.x_val) :], data.y_val[len(splits.y_val) :]
+        # unlabeled production rows the teacher is sure of teach it too (pseudo-labels, self-training)
+        x_unlabeled = data.x[n_ref:][~labeled]
+        x_pseudo, y_pseudo = pseudo_labels(predict_logits(teacher, x_unlabeled), x_unlabeled,
+                                           s.pseudo_label_confidence)  # fmt: skip
+        metrics["pseudo_label_rows"] = float(len(x_pseudo))
         # feedback is scarce: repeat it so it is about a quarter of what the teacher sees
         repeat = max(1, round(len(splits.x_train) / (3 * len(x_fb))))
         tuning = replace(
             splits,
-            x_train=np.concatenate([splits.x_train, np.repeat(x_fb, repeat, axis=0)]),
-            y_train=np.concatenate([splits.y_train, np.repeat(y_fb, repeat)]),
+            x_train=np.concatenate([splits.x_train, np.repeat(x_fb, repeat, axis=0), x_pseudo]),
+            y_train=np.concatenate([splits.y_train, np.repeat(y_fb, repeat), y_pseudo]),
             x_val=data.x_val,
             y_val=data.y_val,
         )
         if len(fb_x):
             metrics["teacher_feedback_val_accuracy_before"] = accuracy(predict_logits(teacher, fb_x), fb_y)
-        train_classifier(teacher, tuning, TrainConfig(epochs=s.refresh_epochs, lr=s.refresh_lr, seed=s.seed))
+        config = TrainConfig(
+            epochs=s.refresh_epochs, lr=s.refresh_lr, seed=s.seed, augment=augmentation_for(architecture)
+        )
+        train_classifier(teacher, tuning, config)
         after = accuracy(predict_logits(teacher, splits.x_val), splits.y_val)
         metrics |= {"teacher_clean_val_accuracy_before": before, "teacher_clean_val_accuracy_after": after}
         if len(fb_x):
@@ -255,11 +266,11 @@ class Retrainer:
                 (before - after) * 100,
             )
             return None
-        architecture = Architecture.from_json((teacher_local.files_dir / ARCHITECTURE_FILE).read_text())
         tags = {
             "lifecycle.role": "teacher", "lifecycle.recipe": "retrain-teacher-refresh",
             "lifecycle.parent_version": teacher_version, "lifecycle.retrain_job": str(job_id),
             "lifecycle.retrain_run_id": run_id or "", "lifecycle.feedback_rows": str(len(x_fb)),
+            "lifecycle.pseudo_label_rows": str(len(x_pseudo)),
         }  # fmt: skip
         package = package_torch_model(model, teacher, splits, architecture=architecture, tags=tags)
         version = self._registry.register(package).version
@@ -340,3 +351,16 @@ class Retrainer:
                 self._tracker.end_run(run_id, status)
             except LifecycleError:
                 log.exception("could not end the retrain's MLflow run")
+
+
+def pseudo_labels(
+    logits: NDArray[np.float32], x: NDArray[np.float32], min_confidence: float
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The rows of ``x`` whose top softmax probability is at least ``min_confidence``, with the
+    predicted class as their label."""
+    if len(x) == 0:
+        return x.reshape(0, *x.shape[1:]), np.zeros(0, np.int64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    sure = probs.max(axis=1) >= min_confidence
+    return x[sure], probs[sure].argmax(axis=1).astype(np.int64)

@@ -29,6 +29,9 @@ class RetrainSettings(BaseSettings):
     """With at least this many labeled feedback rows (and a teacher with weights), the teacher is first
     fine-tuned on them and registered as a new teacher version."""
     refresh_epochs: Annotated[int, Ge(1)] = 8
+    pseudo_label_confidence: Annotated[float, Gt(0), Le(1)] = 0.9
+    """In a teacher refresh, unlabeled production rows the teacher gives at least this top-class
+    probability are learned with that class as their label (self-training)."""
     refresh_lr: Annotated[float, Gt(0)] = 1e-3
     quantize: bool = True
     """Register an INT8 (ORT static) variant of the new student and roll that out when it passes."""

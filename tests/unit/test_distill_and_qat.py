@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from lifecycle.optimize.recipes.qat import FakeQuantWeight
 from retrain.distill import distillation_loss
+from retrain.pipeline import pseudo_labels
 
 
 def test_identical_logits_have_zero_soft_loss() -> None:
@@ -54,3 +56,13 @@ def test_fake_quant_rounds_to_int8_levels_with_straight_through_gradients() -> N
     assert float((q - w).detach().abs().max()) <= float(scale.max()) / 2 + 1e-6
     q.sum().backward()
     assert w.grad is not None and torch.allclose(w.grad, torch.ones_like(w))
+
+
+def test_pseudo_labels_keep_only_confident_rows_with_their_predicted_class() -> None:
+    x = np.arange(8, dtype=np.float32).reshape(4, 2)
+    logits = np.array([[5.0, 0.0], [0.1, 0.0], [0.0, 4.0], [0.0, 0.2]], dtype=np.float32)
+    x_sure, y_sure = pseudo_labels(logits, x, 0.9)
+    assert x_sure.tolist() == [[0.0, 1.0], [4.0, 5.0]]
+    assert y_sure.tolist() == [0, 1]
+    empty_x, empty_y = pseudo_labels(logits[:0], x[:0], 0.9)
+    assert empty_x.shape == (0, 2) and empty_y.shape == (0,)

@@ -5,7 +5,8 @@ import torch
 
 from lifecycle.data import DataSplits
 from lifecycle.examples import get_example
-from lifecycle.training import accuracy, predict_logits, random_shift
+from lifecycle.nets import Architecture
+from lifecycle.training import accuracy, augmentation_for, predict_logits, random_affine
 
 
 def test_training_is_seeded_and_deterministic(tabular_data: DataSplits) -> None:
@@ -18,13 +19,16 @@ def test_training_is_seeded_and_deterministic(tabular_data: DataSplits) -> None:
     assert accuracy(predict_logits(a, tabular_data.x_test), tabular_data.y_test) > 0.9
 
 
-def test_random_shift_moves_pixels_and_keeps_shape() -> None:
-    img = torch.zeros(1, 64)
-    img[0, 3 * 8 + 3] = 1.0
-    gen = torch.Generator().manual_seed(0)
-    shifted = [random_shift(1, 8)(img, gen) for _ in range(20)]
-    assert all(s.shape == (1, 64) and float(s.sum()) == 1.0 for s in shifted)
-    assert len({int(s.argmax()) for s in shifted}) > 1
+def test_random_affine_moves_pixels_keeps_shape_and_is_seeded() -> None:
+    img = torch.zeros(4, 64)
+    img[:, 3 * 8 + 3] = 16.0
+    augment = random_affine(8)
+    out = [augment(img, torch.Generator().manual_seed(s)) for s in range(10)]
+    assert all(o.shape == (4, 64) for o in out)
+    assert len({tuple(o.argmax(dim=1).tolist()) for o in out}) > 1
+    assert torch.equal(augment(img, torch.Generator().manual_seed(3)), out[3])
+    assert augmentation_for(Architecture("TabularMLP", (30, 2))) is None
+    assert augmentation_for(Architecture("SmallCNN", (8, 10))) is not None
 
 
 def test_accuracy() -> None:
