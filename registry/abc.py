@@ -115,6 +115,16 @@ class ModelRegistry(ABC):
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None: ...
 
     @abstractmethod
+    def model_tags(self, name: str) -> dict[str, str]:
+        """Tags of the registered model ``name`` (not of a version).
+
+        :raises UnknownModelError: when ``name`` is not registered.
+        """
+
+    @abstractmethod
+    def set_model_tag(self, name: str, key: str, value: str) -> None: ...
+
+    @abstractmethod
     def _set_alias(self, name: str, alias: str, version: str) -> None: ...
 
     @abstractmethod

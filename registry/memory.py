@@ -21,6 +21,7 @@ class InMemoryModelRegistry(ModelRegistry):
         self._lock = threading.Lock()
         self._versions: dict[str, list[ModelVersion]] = {}
         self._aliases: dict[str, dict[str, str]] = {}
+        self._model_tags: dict[str, dict[str, str]] = {}
         self._packages: dict[tuple[str, str], ModelPackage] = {}
 
     def list_models(self) -> list[str]:
@@ -60,6 +61,16 @@ class InMemoryModelRegistry(ModelRegistry):
             versions.append(created)
             self._packages[(package.name, created.version)] = package
             return created
+
+    def model_tags(self, name: str) -> dict[str, str]:
+        self.aliases(name)  # raises for an unknown model
+        with self._lock:
+            return dict(self._model_tags.get(name, {}))
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        self.aliases(name)
+        with self._lock:
+            self._model_tags.setdefault(name, {})[key] = value
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         target = self.get_version(name, version)

@@ -226,6 +226,14 @@ class MlflowModelRegistry(ModelRegistry, RunTracker):
         with self._errors(name, version):
             self._client.set_model_version_tag(name, check_version(version), key, value)
 
+    def model_tags(self, name: str) -> dict[str, str]:
+        with self._errors(name):
+            return dict(self._client.get_registered_model(name).tags)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        with self._errors(name):
+            self._client.set_registered_model_tag(name, key, value)
+
     def _set_alias(self, name: str, alias: str, version: str) -> None:
         with self._errors(name, version):
             self._client.set_registered_model_alias(name, alias, version)

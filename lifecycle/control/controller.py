@@ -98,7 +98,9 @@ class RolloutController:
                     )
                 return None
             rollout = self._store.save(
-                machine.start(model, champion, challenger, self.policy, now, started_by=self._actor)
+                machine.start(
+                    model, champion, challenger, self.policy_for(model), now, started_by=self._actor
+                )
             )
             log.info(
                 "rollout %d: %s v%s -> v%s starts in %s",
@@ -109,6 +111,15 @@ class RolloutController:
                 rollout.phase,
             )
             return rollout
+
+    def policy_for(self, model: str) -> RolloutPolicy:
+        """The controller's policy with the model's ``lifecycle.rollout.*`` tags applied; a tag that
+        does not validate is reported and the default policy used."""
+        try:
+            return self.policy.with_overrides(self._registry.model_tags(model))
+        except ValueError as exc:
+            log.warning("%s: ignoring its rollout tags, using the default policy: %s", model, exc)
+            return self.policy
 
     def reconcile_all(self) -> None:
         """Poll every model with an active rollout, every model seen before, and the registry's list."""

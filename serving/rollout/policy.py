@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from annotated_types import Ge, Gt, Le
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Share = Annotated[float, Ge(0), Le(1)]
+TAG_PREFIX = "lifecycle.rollout."
+"""Registered-model tags ``lifecycle.rollout.<setting>`` override the policy for that model's rollouts."""
 
 
 class RolloutPolicy(BaseSettings):
@@ -53,3 +56,30 @@ class RolloutPolicy(BaseSettings):
                 f"canary steps must be strictly increasing percentages in (0, 100], got {list(steps)}"
             )
         return steps
+
+    def with_overrides(self, tags: Mapping[str, str]) -> RolloutPolicy:
+        """This policy with the settings a model's ``lifecycle.rollout.*`` tags give (set them in the
+        MLflow UI, like Flagger's per-canary analysis): ``interval_s`` = ``5``, ``steps`` = ``10,50,100``.
+
+        :raises ValueError: naming the tag, for an unknown setting or a value that does not validate.
+        """
+        overrides: dict[str, Any] = {}
+        for key, value in tags.items():
+            if not key.startswith(TAG_PREFIX):
+                continue
+            name = key.removeprefix(TAG_PREFIX)
+            if name not in type(self).model_fields:
+                raise ValueError(
+                    f"tag {key!r}: no rollout setting {name!r}; known: {', '.join(type(self).model_fields)}"
+                )
+            overrides[name] = tuple(v.strip() for v in value.split(",")) if name == "steps" else value
+        if not overrides:
+            return self
+        try:
+            return type(self).model_validate({**self.model_dump(), **overrides})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"tag '{TAG_PREFIX}{e['loc'][0]}' = {tags.get(TAG_PREFIX + str(e['loc'][0]))!r}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValueError(problems) from None

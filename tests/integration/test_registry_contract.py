@@ -156,3 +156,11 @@ def test_openvino_ir_versions_round_trip(
     assert accuracy(runner.run(tabular_data.x_test), tabular_data.y_test) == pytest.approx(
         package.metrics["test_accuracy"], abs=0.01
     )
+
+
+def test_registered_model_tags(registry: ModelRegistry, package: ModelPackage) -> None:
+    registry.register(package)
+    registry.set_model_tag(package.name, "lifecycle.rollout.interval_s", "5")
+    assert registry.model_tags(package.name)["lifecycle.rollout.interval_s"] == "5"
+    with pytest.raises(UnknownModelError):
+        registry.model_tags("no-such-model")

@@ -181,3 +181,21 @@ def test_a_version_promoted_into_a_watched_model_starts_a_rollout(
     registry.register(replace(tabular_package, name="m"))
     controller.on_version_created("m", "4")  # not watched: nothing happens
     assert "challenger" not in registry.aliases("m")
+
+
+def test_model_tags_set_the_policy_of_its_rollouts_and_bad_tags_fall_back(
+    parts: tuple[RolloutController, InMemoryModelRegistry, Clock, Engine],
+) -> None:
+    controller, registry, _, _ = parts
+    registry.set_model_tag("m", "lifecycle.rollout.interval_s", "2.5")
+    registry.set_model_tag("m", "lifecycle.rollout.steps", "20, 100")
+    registry.set_model_tag("m", "lifecycle.rollout.shadow", "false")
+    registry.set_model_tag("m", "owner", "team-a")  # not ours: ignored
+    rollout = controller.start("m", "2", "cli:test")
+    assert rollout.policy.interval_s == 2.5 and rollout.policy.steps == (20, 100)
+    assert rollout.phase is Phase.CANARY and rollout.policy.min_shadow_pairs == POLICY.min_shadow_pairs
+    stored = controller._store.get(rollout.id)
+    assert stored is not None and stored.policy == rollout.policy  # persisted with the rollout
+    controller.abort("m", "cli:test")
+    registry.set_model_tag("m", "lifecycle.rollout.steps", "50,20")
+    assert controller.start("m", "3", "cli:test").policy == POLICY
