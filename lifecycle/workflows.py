@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lifecycle.examples import get_example
 from lifecycle.packaging import package_torch_model
 from lifecycle.training import TrainResult
 from registry.abc import ModelRegistry, ModelVersion
 
+if TYPE_CHECKING:
+    from lifecycle.optimize.run import OptimizeReport
+    from registry.mlflow import MlflowModelRegistry
+
 log = logging.getLogger(__name__)
 
-SEED_MODEL = "digits-teacher"
+SEED_MODEL = "digits"
+"""The registered model ``lifecycle up`` seeds (with the ``digits-teacher`` example) and serves."""
+SEED_EXAMPLE = "digits-teacher"
+SEED_RECIPES = ("ort-int8-static", "distill+ort-int8-static")
+"""Variants seeded beside the teacher: its INT8 twin, and a distilled student in INT8 (the one that
+gets rolled out, watched and retrained)."""
+SEED_MAX_ACCURACY_DROP = 0.02
 CHAMPION = "champion"
 
 
@@ -72,10 +85,33 @@ def train_and_register(
 
 
 def seed_registry(registry: ModelRegistry, *, seed: int = 0, actor: str = "lifecycle up") -> Trained | None:
-    """On an empty registry, train the digits teacher and make version 1 the champion."""
+    """On an empty registry, train the digits teacher as model ``digits`` and make version 1 the champion."""
     if registry.list_models():
         return None
-    return train_and_register(registry, SEED_MODEL, seed=seed, alias=CHAMPION, actor=actor)
+    return train_and_register(
+        registry, SEED_EXAMPLE, model_name=SEED_MODEL, seed=seed, alias=CHAMPION, actor=actor
+    )
+
+
+def seed_variants(
+    registry: MlflowModelRegistry,
+    version: str,
+    workdir: Path,
+    *,
+    recipes: Sequence[str] = SEED_RECIPES,
+    rounds: int = 100,
+    progress: Callable[[str], None] = lambda _: None,
+) -> OptimizeReport:
+    """Optimize the seeded teacher: one tracked optimize run, its passing variants registered. The
+    accuracy gate is ``SEED_MAX_ACCURACY_DROP``: a student 20× smaller than its teacher is worth a
+    point or two."""
+    from lifecycle.optimize.gates import GateConfig
+    from lifecycle.optimize.run import optimize
+
+    return optimize(
+        registry, registry, SEED_MODEL, version, workdir, recipes=recipes, rounds=rounds, batch_rounds=10,
+        gate_config=GateConfig(max_accuracy_drop=SEED_MAX_ACCURACY_DROP), progress=progress,
+    )  # fmt: skip
 
 
 def register_onnx_file(
@@ -88,8 +124,6 @@ def register_onnx_file(
     actor: str = "cli",
 ) -> ModelVersion:
     """Register a user's ONNX classifier with the arrays used to calibrate and evaluate it."""
-    from pathlib import Path
-
     from lifecycle.data import load_npz_splits
     from lifecycle.packaging import package_onnx_model
 

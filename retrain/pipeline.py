@@ -41,6 +41,7 @@ from retrain.data import RetrainData, assemble
 from retrain.distill import DistillConfig, distill
 from retrain.jobs import RetrainJob, RetrainJobs
 from retrain.settings import RetrainSettings
+from serving.rollout.policy import TAG_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,20 @@ class Retrainer:
                 "distill_seconds": result.seconds,
                 "epochs_run": float(result.epochs_run),
             }
+            fb_x, fb_y = data.x_val[len(splits.x_val) :], data.y_val[len(splits.y_val) :]
+            if len(fb_x):
+                with torch.no_grad():
+                    student_fb = accuracy(student(torch.from_numpy(fb_x)).numpy(), fb_y)
+                champion_fb = accuracy(run_batched(champion_runner, fb_x), fb_y)
+                metrics |= {
+                    "student_feedback_val_accuracy": student_fb,
+                    "champion_feedback_val_accuracy": champion_fb,
+                }
+                if student_fb < champion_fb:
+                    raise RetrainGateError(
+                        f"retrained student's accuracy on {len(fb_y)} held-out labeled production rows "
+                        f"{student_fb:.4f} is below the champion's {champion_fb:.4f}"
+                    )
             if student_clean < champion_clean - s.max_accuracy_drop:
                 raise RetrainGateError(
                     f"retrained student's clean validation accuracy {student_clean:.4f} is more than "
@@ -171,6 +186,9 @@ class Retrainer:
                 "lifecycle.data_window": f"{data.window_start} .. {data.window_end}",
                 "lifecycle.sample_counts": str(data.counts),
             }
+            if s.relax_agreement:
+                # meant to answer differently where the champion is wrong: agreement with it is no gate
+                lineage |= {f"{TAG_PREFIX}min_agreement": "0", f"{TAG_PREFIX}max_confidence_divergence": "1"}
             package = package_torch_model(model, student, splits, architecture=architecture, tags=lineage)
             student_version = self._registry.register(package).version
             challenger = student_version

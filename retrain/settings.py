@@ -33,6 +33,10 @@ class RetrainSettings(BaseSettings):
     """In a teacher refresh, unlabeled production rows the teacher gives at least this top-class
     probability are learned with that class as their label (self-training)."""
     refresh_lr: Annotated[float, Gt(0)] = 1e-3
+    relax_agreement: bool = True
+    """Tag the challenger so its rollout does not gate on agreement with the champion (it is meant to
+    answer differently where the champion has gone wrong); error rate and latency still gate, and the
+    retrain's own gates (clean accuracy, accuracy on held-out feedback) have passed."""
     quantize: bool = True
     """Register an INT8 (ORT static) variant of the new student and roll that out when it passes."""
     max_accuracy_drop: Annotated[float, Ge(0)] = 0.01

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIFECYCLE_SERVING_", extra="forbid")
 
-    model: str = "digits-teacher"
+    model: str = "digits"
     """Registered model this service serves."""
     alias: str = "champion"
     """Alias whose version answers requests."""

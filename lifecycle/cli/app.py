@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,7 +21,7 @@ from lifecycle.errors import LifecycleError
 from lifecycle.examples import EXAMPLES
 from lifecycle.settings import Settings
 from lifecycle.stack import Services, Stack, connect
-from lifecycle.workflows import CHAMPION, seed_registry, train_and_register
+from lifecycle.workflows import CHAMPION, SEED_RECIPES, seed_registry, seed_variants, train_and_register
 from registry.uri import check_alias, check_version
 
 app = typer.Typer(
@@ -60,10 +62,18 @@ def _actor() -> str:
 @app.command()
 def up(
     seed: Annotated[
-        bool, typer.Option(help="Train and register the digits teacher if the registry is empty.")
+        bool,
+        typer.Option(
+            help="On an empty registry: train the digits teacher and register its optimized variants."
+        ),
     ] = True,
+    seed_recipes: Annotated[
+        str, typer.Option(help="Recipes of the seeded variants, comma-separated; empty: none.")
+    ] = ",".join(SEED_RECIPES),
 ) -> None:
     """Start the stack (MLflow server and UI, control plane, serving) and keep it running until Ctrl-C."""
+    from lifecycle.cli.optimize import table as optimize_table
+
     settings = Settings()
     stack = Stack(settings)
     stopping = threading.Event()
@@ -78,7 +88,7 @@ def up(
             f"MLflow UI ready at [bold]{services.registry.ui_url}[/] ({time.perf_counter() - started:.1f} s)"
         )
         if seed:
-            with console.status("empty registry: training and registering digits-teacher…"):
+            with console.status("empty registry: training and registering the digits teacher…"):
                 trained = seed_registry(services.registry)
             if trained is not None:
                 v = trained.version
@@ -87,6 +97,18 @@ def up(
                     f"test accuracy {v.metrics['test_accuracy']:.4f}, "
                     f"{int(v.metrics['parameter_count']):,} parameters, trained in {trained.result.seconds:.1f} s"
                 )
+                recipes = [r.strip() for r in seed_recipes.split(",") if r.strip()]
+                if recipes:
+                    with (
+                        console.status(f"optimizing v{v.version}: {', '.join(recipes)}…") as status,
+                        tempfile.TemporaryDirectory(prefix="seed-") as tmp,
+                    ):
+                        report = seed_variants(
+                            services.registry, v.version, Path(tmp), recipes=recipes,
+                            progress=lambda msg: status.update(msg),
+                        )  # fmt: skip
+                    console.print(optimize_table(report.rows, f"{v.name} v{v.version}: seeded variants"))
+                    console.print(f"optimize run: {report.run_url}")
         with console.status("starting the control plane…"):
             control = stack.start_control()
         console.print(f"control plane at [bold]{control.url}[/] (rollouts: `lifecycle rollout status MODEL`)")
@@ -214,6 +236,9 @@ def _register_subcommands() -> None:
     app.add_typer(monitor_app, name="monitor")
     app.add_typer(drift_app, name="drift")
     app.command("alerts")(alerts_command)
+    from lifecycle.cli.demo import demo_command
+
+    app.command("demo")(demo_command)
     from lifecycle.cli.retrain import retrain_app
 
     app.add_typer(retrain_app, name="retrain")

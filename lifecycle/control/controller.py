@@ -99,7 +99,12 @@ class RolloutController:
                 return None
             rollout = self._store.save(
                 machine.start(
-                    model, champion, challenger, self.policy_for(model), now, started_by=self._actor
+                    model,
+                    champion,
+                    challenger,
+                    self.policy_for(model, challenger),
+                    now,
+                    started_by=self._actor,
                 )
             )
             log.info(
@@ -112,14 +117,23 @@ class RolloutController:
             )
             return rollout
 
-    def policy_for(self, model: str) -> RolloutPolicy:
-        """The controller's policy with the model's ``lifecycle.rollout.*`` tags applied; a tag that
-        does not validate is reported and the default policy used."""
+    def policy_for(self, model: str, challenger: str | None = None) -> RolloutPolicy:
+        """The controller's policy with the model's ``lifecycle.rollout.*`` tags applied, then the
+        challenger version's (a retrained challenger carries its own); tags that do not validate are
+        reported and left out."""
+        policy = self._overridden(self.policy, model, "model", self._registry.model_tags(model))
+        if challenger is not None:
+            tags = dict(self._registry.get_version(model, challenger).tags)
+            policy = self._overridden(policy, model, f"v{challenger}", tags)
+        return policy
+
+    @staticmethod
+    def _overridden(policy: RolloutPolicy, model: str, where: str, tags: dict[str, str]) -> RolloutPolicy:
         try:
-            return self.policy.with_overrides(self._registry.model_tags(model))
+            return policy.with_overrides(tags)
         except ValueError as exc:
-            log.warning("%s: ignoring its rollout tags, using the default policy: %s", model, exc)
-            return self.policy
+            log.warning("%s %s: ignoring its rollout tags: %s", model, where, exc)
+            return policy
 
     def reconcile_all(self) -> None:
         """Poll every model with an active rollout, every model seen before, and the registry's list."""

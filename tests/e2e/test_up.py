@@ -54,10 +54,10 @@ def test_up_seeds_the_registry_and_stops_cleanly(tmp_path: Path) -> None:
         output = " ".join(log.read_text().split())
         url = f"http://127.0.0.1:{port}"
         assert f"MLflow UI ready at {url}" in output
-        assert "registered digits-teacher v1 as champion" in output
+        assert "registered digits v1 as champion" in output
         assert httpx.get(url, timeout=5).status_code == 200  # the UI itself
 
-        champion = MlflowModelRegistry(url).get_by_alias("digits-teacher", "champion")
+        champion = MlflowModelRegistry(url).get_by_alias("digits", "champion")
         assert champion.version == "1"
         assert champion.metrics["test_accuracy"] >= 0.97
         assert 1_000_000 <= champion.metrics["parameter_count"] <= 3_000_000
@@ -73,13 +73,13 @@ def test_up_seeds_the_registry_and_stops_cleanly(tmp_path: Path) -> None:
             timeout=120,
         )  # fmt: skip
         assert predicted.returncode == 0, predicted.stderr
-        assert "digits-teacher v1 (champion)" in predicted.stdout
+        assert "digits v1 (champion)" in predicted.stdout
         control = httpx.get(f"http://127.0.0.1:{control_port}/status", timeout=10).json()
         assert control["webhook"] == "registered" and control["rollouts"] == []
         monitor = httpx.get(f"http://127.0.0.1:{control_port}/monitor/status", timeout=10).json()
         assert monitor["scheduler_running"] is True and monitor["next_run"]
         no_rollout = subprocess.run(
-            [sys.executable, "-m", "lifecycle", "rollout", "status", "digits-teacher"], env=env,
+            [sys.executable, "-m", "lifecycle", "rollout", "status", "digits"], env=env,
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert no_rollout.returncode == 1 and "has no rollout" in no_rollout.stderr

@@ -199,3 +199,8 @@ def test_model_tags_set_the_policy_of_its_rollouts_and_bad_tags_fall_back(
     controller.abort("m", "cli:test")
     registry.set_model_tag("m", "lifecycle.rollout.steps", "50,20")
     assert controller.start("m", "3", "cli:test").policy == POLICY
+    registry.set_model_tag("m", "lifecycle.rollout.steps", "20,100")
+    registry.set_version_tag("m", "3", "lifecycle.rollout.min_agreement", "0")  # as a retrain tags it
+    controller.abort("m", "cli:test")
+    tagged = controller.start("m", "3", "cli:test").policy
+    assert tagged.min_agreement == 0 and tagged.steps == (20, 100)  # version tags over model tags

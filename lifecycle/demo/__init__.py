@@ -1,0 +1,1 @@
+"""The guided tour of the whole loop (`lifecycle demo`)."""
