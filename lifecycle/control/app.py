@@ -8,12 +8,14 @@ import json
 from dataclasses import asdict
 from http import HTTPStatus
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from lifecycle.control import metrics
 from lifecycle.control.controller import RolloutError, RolloutStatus
 from lifecycle.control.plane import ControlPlane, ReplayError
 from lifecycle.errors import LifecycleError, RegistryUnavailableError, UnknownModelError
@@ -201,9 +203,14 @@ def create_app(plane: ControlPlane) -> Starlette:
             return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
         return JSONResponse({"rollout": rollout_json(rollout)})
 
+    async def prometheus(request: Request) -> Response:
+        body = await run_in_threadpool(metrics.render, plane.sessions)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/metrics", prometheus),
             Route("/status", status),
             Route("/rollouts/{model}", rollout_status),
             Route("/rollouts/{model}/{action}", admin, methods=["POST"]),

@@ -61,7 +61,7 @@ class ControlPlane:
         state = services.settings.state_path
         self.admin_token = persistent_secret(control.admin_token, state / "control-token")
         self.webhook_secret = persistent_secret(control.webhook_secret, state / "webhook-secret")
-        sessions = session_factory(services.engine)
+        sessions = self.sessions = session_factory(services.engine)
         self.store = RolloutStore(sessions)
         self.monitoring = monitoring or MonitorSettings()
         channels = channels_from_settings(alerts or AlertSettings())
