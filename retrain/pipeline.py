@@ -37,7 +37,7 @@ from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.training import TrainConfig, accuracy, augmentation_for, predict_logits, train_classifier
 from monitoring.alerts import Alert, Alerter, Severity
 from registry.abc import ModelRegistry, RunTracker
-from retrain.data import RetrainData, assemble
+from retrain.data import UNLABELED, RetrainData, assemble
 from retrain.distill import DistillConfig, distill
 from retrain.jobs import RetrainJob, RetrainJobs
 from retrain.settings import RetrainSettings
@@ -143,8 +143,10 @@ class Retrainer:
                 job_id, champion_version=champion.version, teacher_version=teacher_version, counts=data.counts
             )
             student, architecture = self._student(local, teacher_local, splits)
+            x, y = self._with_augmented_production(data, architecture)
+            metrics["augmented_rows"] = float(len(x) - len(data.x))
             result = distill(
-                student, run_batched(teacher, data.x), data.x, data.y, data.x_val, data.y_val,
+                student, run_batched(teacher, x), x, y, data.x_val, data.y_val,
                 DistillConfig(temperature=s.temperature, alpha=s.alpha, epochs=s.epochs, seed=s.seed),
             )  # fmt: skip
             with torch.no_grad():
@@ -258,6 +260,9 @@ class Retrainer:
         x_unlabeled = data.x[n_ref:][~labeled]
         x_pseudo, y_pseudo = pseudo_labels(predict_logits(teacher, x_unlabeled), x_unlabeled,
                                            s.pseudo_label_confidence)  # fmt: skip
+        if len(x_pseudo) > len(splits.x_train):  # new data at most half of what the teacher sees
+            keep = np.random.default_rng(s.seed).choice(len(x_pseudo), len(splits.x_train), replace=False)
+            x_pseudo, y_pseudo = x_pseudo[keep], y_pseudo[keep]
         metrics["pseudo_label_rows"] = float(len(x_pseudo))
         # feedback is scarce: repeat it so it is about a quarter of what the teacher sees
         repeat = max(1, round(len(splits.x_train) / (3 * len(x_fb))))
@@ -294,6 +299,23 @@ class Retrainer:
         version = self._registry.register(package).version
         log.info("teacher v%s refreshed on %d feedback rows as v%s", teacher_version, len(x_fb), version)
         return version, OrtRunner(package.onnx_model)
+
+    def _with_augmented_production(
+        self, data: RetrainData, architecture: Architecture
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """The training rows plus ``augment_copies`` augmented copies of each production row
+        (unlabeled: the teacher's outputs on them are the targets), so that the student matches the
+        teacher around the new inputs and not only on them. Tables get no copies."""
+        augment = augmentation_for(architecture)
+        n_ref = data.counts["reference_train"]
+        production = torch.from_numpy(data.x[n_ref:])
+        if augment is None or self.settings.augment_copies == 0 or len(production) == 0:
+            return data.x, data.y
+        gen = torch.Generator().manual_seed(self.settings.seed)
+        copies = [augment(production, gen).numpy() for _ in range(self.settings.augment_copies)]
+        x = np.concatenate([data.x, *copies]).astype(np.float32)
+        y = np.concatenate([data.y, np.full(len(x) - len(data.x), UNLABELED, dtype=np.int64)])
+        return x, y
 
     def _student(
         self, local: LocalVersion, teacher_local: LocalVersion, splits: DataSplits

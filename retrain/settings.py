@@ -33,6 +33,9 @@ class RetrainSettings(BaseSettings):
     """In a teacher refresh, unlabeled production rows the teacher gives at least this top-class
     probability are learned with that class as their label (self-training)."""
     refresh_lr: Annotated[float, Gt(0)] = 1e-3
+    augment_copies: Annotated[int, Ge(0)] = 3
+    """Augmented copies of each production row the student also distils on (image networks only;
+    the teacher labels them)."""
     relax_agreement: bool = True
     """Tag the challenger so its rollout does not gate on agreement with the champion (it is meant to
     answer differently where the champion has gone wrong); error rate and latency still gate, and the
