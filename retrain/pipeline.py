@@ -145,10 +145,12 @@ class Retrainer:
             student, architecture = self._student(local, teacher_local, splits)
             x, y = self._with_augmented_production(data, architecture)
             metrics["augmented_rows"] = float(len(x) - len(data.x))
-            result = distill(
-                student, run_batched(teacher, x), x, y, data.x_val, data.y_val,
-                DistillConfig(temperature=s.temperature, alpha=s.alpha, epochs=s.epochs, seed=s.seed),
-            )  # fmt: skip
+            config = DistillConfig(temperature=s.temperature, alpha=s.alpha, epochs=s.epochs, seed=s.seed)
+            # a step budget: with much production data, fewer passes over more rows
+            steps_per_epoch = -(-len(x) // config.batch_size)
+            config = replace(config, epochs=max(5, min(s.epochs, s.max_steps // steps_per_epoch)))
+            metrics["distill_epochs"] = float(config.epochs)
+            result = distill(student, run_batched(teacher, x), x, y, data.x_val, data.y_val, config)
             with torch.no_grad():
                 student_clean = accuracy(student(torch.from_numpy(splits.x_val)).numpy(), splits.y_val)
             champion_clean = accuracy(run_batched(champion_runner, splits.x_val), splits.y_val)

@@ -22,6 +22,8 @@ class RetrainSettings(BaseSettings):
     """Production inputs from this far back are learned from."""
     max_production: Annotated[int, Ge(0)] = 20_000
     epochs: Annotated[int, Ge(1)] = 60
+    max_steps: Annotated[int, Ge(1)] = 4000
+    """Optimizer steps of the distillation at most: with many rows, fewer epochs (never below 5)."""
     temperature: Annotated[float, Gt(0)] = 2.0
     alpha: Annotated[float, Ge(0), Le(1)] = 0.7
     """Weight of the teacher's soft targets; the rest goes to labeled feedback."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +21,12 @@ import httpx
 import numpy as np
 from numpy.typing import NDArray
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lifecycle.data import DataSplits
 from lifecycle.db import session_factory
+from lifecycle.demo.traffic import Traffic
 from lifecycle.errors import LifecycleError
 from lifecycle.examples import get_example
 from lifecycle.runtimes.base import run_batched
@@ -96,8 +98,6 @@ class Tour:
     # --- the tour -------------------------------------------------------------------------------
 
     def run(self) -> Summary:
-        from lifecycle.demo.traffic import Traffic
-
         started = time.perf_counter()
         self._check_stack()
         data = get_example(SEED_EXAMPLE).load_data(self.seed)
@@ -119,8 +119,7 @@ class Tour:
             with self._step("5. shift injected: rotated, moved, zoomed digits; 5 % labeled"):
                 shifted = self._shifted(pool_x)
                 traffic.switch(shifted, pool_y, feedback_share=0.05)
-                before = traffic.snapshot().answered
-                self._wait(lambda: traffic.snapshot().answered - before >= 20 * self.rps, "shifted traffic")
+                self._shifted_traffic(traffic, int(20 * self.rps))
                 known = {j.id for j in RetrainJobs(self.sessions).history(self.model, 50)}
                 check = self._drift()
             with self._step("6. drift alert → distillation retrain → challenger"):
@@ -231,42 +230,69 @@ class Tour:
         self.console.print(table)
 
     def _follow(self, challenger: str) -> dict[str, Any]:
-        """Print the rollout's phases and verdicts until it ends; it must end promoted."""
+        """Show the rollout's progress (the challenger's share of traffic) and print its phases and
+        verdicts until it ends; it must end promoted."""
         seen_verdicts: set[str] = set()
         where = ""
         deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            status = self._control_get(f"/rollouts/{self.model}?verdicts=3")
-            if status is None or status["rollout"]["challenger"] != challenger:
-                time.sleep(0.5)
-                continue
-            rollout = status["rollout"]
-            if rollout["where"] != where:
-                where = rollout["where"]
+        with Progress(
+            TextColumn("   rollout of v{task.fields[challenger]}"), BarColumn(),
+            TextColumn("{task.completed:>3.0f} % to the challenger · {task.description}"), TimeElapsedColumn(),
+            console=self.console,
+        ) as progress:  # fmt: skip
+            bar = progress.add_task("waiting for the control plane", total=100, challenger=challenger)
+            while time.monotonic() < deadline:
+                status = self._control_get(f"/rollouts/{self.model}?verdicts=3")
+                if status is None or status["rollout"]["challenger"] != challenger:
+                    time.sleep(0.5)
+                    continue
+                rollout = status["rollout"]
                 share = rollout["traffic"]
-                self.console.print(
-                    f"   [bold]{where}[/]: canary {share['canary']:.0%} of traffic, mirrored {share['mirror']:.0%}"
-                )
-            for verdict in reversed(status["verdicts"]):
-                if verdict["ts"] not in seen_verdicts:
-                    seen_verdicts.add(verdict["ts"])
-                    self.console.print(f"     verdict: {_verdict_line(verdict)}")
-            if rollout["phase"] in TERMINAL:
-                if rollout["phase"] != "promoted":
-                    raise DemoError(
-                        f"the rollout of v{challenger} ended {rollout['phase']}: {rollout['reason']}"
+                done = 100.0 if rollout["phase"] == "promoted" else 100.0 * share["canary"]
+                progress.update(bar, completed=done, description=rollout["where"])
+                if rollout["where"] != where:
+                    where = rollout["where"]
+                    progress.console.print(
+                        f"   [bold]{where}[/]: canary {share['canary']:.0%} of traffic, mirrored {share['mirror']:.0%}"
                     )
-                aliases = self.registry.aliases(self.model)
-                self.console.print(f"   {self.model}@{CHAMPION} = v{aliases[CHAMPION]}")
-                return dict(rollout)
-            time.sleep(0.5)
-        raise DemoError(f"the rollout of v{challenger} did not end within {self.timeout_s:.0f} s")
+                for verdict in reversed(status["verdicts"]):
+                    if verdict["ts"] not in seen_verdicts:
+                        seen_verdicts.add(verdict["ts"])
+                        progress.console.print(f"     verdict: {_verdict_line(verdict)}")
+                if rollout["phase"] in TERMINAL:
+                    break
+                time.sleep(0.5)
+            else:
+                raise DemoError(f"the rollout of v{challenger} did not end within {self.timeout_s:.0f} s")
+        if rollout["phase"] != "promoted":
+            raise DemoError(f"the rollout of v{challenger} ended {rollout['phase']}: {rollout['reason']}")
+        self.console.print(f"   {self.model}@{CHAMPION} = v{self.registry.aliases(self.model)[CHAMPION]}")
+        return dict(rollout)
 
     def _shifted(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         labels = np.zeros(len(x), dtype=np.int64)
         return np.stack(
             [window(row[None], labels[:1], 1, SHIFT, self._rng, image_shape=(8, 8))[0] for row in x]
         ).astype(np.float32)
+
+    def _shifted_traffic(self, traffic: Traffic, needed: int) -> None:
+        before = traffic.snapshot().answered
+        deadline = time.monotonic() + self.timeout_s
+        with Progress(
+            TextColumn("   shifted requests answered"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=self.console,
+        ) as progress:
+            bar = progress.add_task("shifted", total=needed)
+            while (done := traffic.snapshot().answered - before) < needed:
+                if time.monotonic() > deadline:
+                    raise DemoError(
+                        f"only {done} of {needed} shifted requests answered in {self.timeout_s:.0f} s"
+                    )
+                progress.update(bar, completed=done)
+                time.sleep(0.25)
+            progress.update(bar, completed=needed)
 
     def _drift(self) -> dict[str, Any]:
         for _ in range(3):
@@ -351,13 +377,6 @@ class Tour:
         seconds = time.perf_counter() - started
         self.summary.timings.append((title, seconds))
         self.console.print(f"   [green]done[/] in {seconds:.1f} s")
-
-    def _wait(self, condition: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + self.timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                raise DemoError(f"timed out waiting for {what}")
-            time.sleep(0.5)
 
     def _control_get(self, path: str) -> dict[str, Any] | None:
         r = httpx.get(f"{self.control_url}{path}", timeout=30)
