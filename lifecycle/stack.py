@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -18,6 +19,9 @@ from registry.server import MlflowServerProcess
 from serving.process import ServingProcess
 from serving.rollout.policy import RolloutPolicy
 from serving.settings import ServingSettings
+
+if TYPE_CHECKING:
+    from retrain.pipeline import Retrainer
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,23 @@ def connect(settings: Settings, *, check_registry: bool = True) -> Services:
     if check_registry:
         registry.check_reachable()
     return Services(settings, engine, history, Locks(sessions), registry)
+
+
+def local_retrainer(services: Services, owner: str) -> Retrainer:
+    """A retrainer running in this process (``lifecycle retrain now``), alerting through the
+    configured channels like the control plane's."""
+    from monitoring.alerts import Alerter
+    from monitoring.channels import AlertSettings, channels_from_settings
+    from retrain.jobs import RetrainJobs
+    from retrain.pipeline import Retrainer
+    from retrain.settings import RetrainSettings
+
+    sessions = session_factory(services.engine)
+    return Retrainer(
+        RetrainJobs(sessions), services.locks, services.registry,
+        MlflowModelRegistry(services.settings.tracking_uri, experiment="lifecycle-retrain"),
+        Alerter(sessions, channels_from_settings(AlertSettings())), RetrainSettings(), sessions, owner=owner,
+    )  # fmt: skip
 
 
 @dataclass

@@ -13,13 +13,8 @@ from rich.table import Table
 from lifecycle.db import session_factory
 from lifecycle.errors import LifecycleError
 from lifecycle.settings import Settings
-from lifecycle.stack import connect
-from monitoring.alerts import Alerter
-from monitoring.channels import AlertSettings, channels_from_settings
-from registry.mlflow import MlflowModelRegistry
+from lifecycle.stack import connect, local_retrainer
 from retrain.jobs import RetrainJob, RetrainJobs
-from retrain.pipeline import Retrainer
-from retrain.settings import RetrainSettings
 
 retrain_app = typer.Typer(
     help="Distillation-based retraining: run one now, see the jobs.", no_args_is_help=True
@@ -75,13 +70,7 @@ def now(model: Annotated[str, typer.Argument(help="Registered model whose champi
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     try:
-        sessions = session_factory(services.engine)
-        retrainer = Retrainer(
-            RetrainJobs(sessions), services.locks, services.registry,
-            MlflowModelRegistry(settings.tracking_uri, experiment="lifecycle-retrain"),
-            Alerter(sessions, channels_from_settings(AlertSettings())), RetrainSettings(), sessions,
-            owner=f"cli:{os.environ.get('USER', 'unknown')}:{os.getpid()}",
-        )  # fmt: skip
+        retrainer = local_retrainer(services, owner=f"cli:{os.environ.get('USER', 'unknown')}:{os.getpid()}")
         with console.status(f"retraining {model} …"):
             job = retrainer.run(model, "manual", f"cli:{os.environ.get('USER', 'unknown')}")
     except LifecycleError as exc:

@@ -66,8 +66,9 @@ class FeedbackStore:
             for request_id, features, label, _ in session.execute(query):
                 latest[request_id] = (features, label)  # a later label for the same request wins
         ids = list(latest)
+        x = np.asarray([latest[i][0] for i in ids], dtype=np.float32)
         return LabeledRows(
-            np.asarray([latest[i][0] for i in ids], dtype=np.float32).reshape(len(ids), -1),
+            x.reshape(len(ids), -1) if ids else np.zeros((0, 0), dtype=np.float32),  # none yet: no width
             np.asarray([latest[i][1] for i in ids], dtype=np.int64),
             ids,
         )

@@ -107,3 +107,18 @@ def test_optimize_and_register_errors(env: str, tmp_path: Path) -> None:
     onnx_file.write_bytes(b"not onnx")
     result = runner.invoke(app, ["register", "m", "--onnx", str(onnx_file), "--data", str(bad)])
     assert result.exit_code == 1 and "it needs either x_train" in " ".join(result.output.split())
+
+
+def test_retrain_now_then_history(env: str) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    assert (
+        runner.invoke(app, ["train", "breast-cancer-mlp", "--as", name, "--alias", "champion"]).exit_code == 0
+    )
+    result = runner.invoke(app, ["retrain", "now", name])
+    assert result.exit_code == 0, result.output
+    challenger = MlflowModelRegistry(env).aliases(name)["challenger"]
+    assert f"{name} v{challenger} is the challenger" in " ".join(result.output.split())
+    history = runner.invoke(app, ["retrain", "history", name])
+    assert history.exit_code == 0 and "succeeded" in history.output and "manual" in history.output
+    missing = runner.invoke(app, ["retrain", "now", "no-such-model"])
+    assert missing.exit_code == 1 and "no-such-model" in missing.output
