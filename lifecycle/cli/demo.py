@@ -19,7 +19,7 @@ err = Console(stderr=True)
 
 def demo_command(
     rps: Annotated[float, typer.Option(help="Requests per second of the simulated clients.")] = 40.0,
-    step_timeout: Annotated[float, typer.Option(help="Seconds any one wait may take.")] = 300.0,
+    step_timeout: Annotated[float, typer.Option(help="Seconds any one wait may take.")] = 600.0,
 ) -> None:
     """The whole loop on the stack `make run` started: train → optimize → rollout → drift → retrain →
     rollout, with the figures at the end."""

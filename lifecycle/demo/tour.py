@@ -83,7 +83,7 @@ class Tour:
         console: Console,
         *,
         rps: float = 40.0,
-        step_timeout_s: float = 240.0,
+        step_timeout_s: float = 600.0,
         seed: int = 0,
     ) -> None:
         self.services, self.registry = services, services.registry
@@ -107,8 +107,8 @@ class Tour:
             student = self._student(teacher)
         with self._step("3. per-model rollout policy (registered-model tags)"):
             self._policy()
-        pool_x = np.concatenate([data.x_test, data.x_val])
-        pool_y = np.concatenate([data.y_test, data.y_val])
+        # traffic: the validation images; the test images are kept for step 8, never served or learned from
+        pool_x, pool_y = data.x_val, data.y_val
         traffic = Traffic(self.serving_url, pool_x, pool_y, rps=self.rps, seed=self.seed).start()
         try:
             self.console.print(f"   traffic: {self.rps:.0f} requests/s of clean digits to {self.serving_url}")
