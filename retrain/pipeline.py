@@ -277,9 +277,10 @@ class Retrainer:
         )
         if len(fb_x):
             metrics["teacher_feedback_val_accuracy_before"] = accuracy(predict_logits(teacher, fb_x), fb_y)
-        config = TrainConfig(
-            epochs=s.refresh_epochs, lr=s.refresh_lr, seed=s.seed, augment=augmentation_for(architecture)
-        )
+        config = TrainConfig(lr=s.refresh_lr, seed=s.seed, augment=augmentation_for(architecture))
+        steps_per_epoch = -(-len(tuning.x_train) // config.batch_size)
+        config = replace(config, epochs=max(3, min(s.refresh_epochs, s.refresh_max_steps // steps_per_epoch)))
+        metrics["teacher_refresh_epochs"] = float(config.epochs)
         train_classifier(teacher, tuning, config)
         after = accuracy(predict_logits(teacher, splits.x_val), splits.y_val)
         metrics |= {"teacher_clean_val_accuracy_before": before, "teacher_clean_val_accuracy_after": after}

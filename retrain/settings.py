@@ -35,6 +35,8 @@ class RetrainSettings(BaseSettings):
     """In a teacher refresh, unlabeled production rows the teacher gives at least this top-class
     probability are learned with that class as their label (self-training)."""
     refresh_lr: Annotated[float, Gt(0)] = 1e-3
+    refresh_max_steps: Annotated[int, Ge(1)] = 200
+    """Optimizer steps of a teacher refresh at most: with many rows, fewer epochs (never below 3)."""
     augment_copies: Annotated[int, Ge(0)] = 3
     """Augmented copies of each production row the student also distils on (image networks only;
     the teacher labels them)."""
