@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from lifecycle.db.alias_history import AliasHistory
-from lifecycle.errors import UnknownModelError
+from lifecycle.errors import LifecycleError, UnknownModelError
 from lifecycle.package import TAG_ARTIFACT_SHA256, LocalVersion, ModelPackage
 from registry.uri import check_alias, check_version, parse_model_uri
 
@@ -140,9 +142,32 @@ class ModelRegistry(ABC):
         :raises ArtifactIntegrityError: when the model files are not the ones registered.
         """
         target = self.get_version(name, version)
-        local = self._download(target, dest)
-        local.verify(target.artifact_sha256)
-        return local
+        # into a private staging folder, then one atomic rename: processes that share a cache (two
+        # serving replicas on one host) never read each other's half-written files
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            local = self._download(target, staging)
+            local.verify(target.artifact_sha256)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        moved = replace(
+            local,
+            model_dir=dest / local.model_dir.relative_to(staging),
+            files_dir=dest / local.files_dir.relative_to(staging),
+        )
+        try:
+            staging.rename(dest)
+            return moved
+        except OSError:
+            pass  # ``dest`` is already filled, by an earlier download or another process
+        try:
+            moved.verify(target.artifact_sha256)
+        except (LifecycleError, ValueError, OSError):
+            return local  # not the registered files: keep using our own verified copy
+        shutil.rmtree(staging, ignore_errors=True)
+        return moved
 
     # -- history -------------------------------------------------------------------------------
     def reconcile_history(self, name: str, *, actor: str = "observed") -> None:

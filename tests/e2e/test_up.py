@@ -54,7 +54,7 @@ def test_up_then_demo_completes_the_loop_and_ctrl_c_stops_everything(tmp_path: P
             text=True,
         )
     try:
-        _wait_for(process, log, "press Ctrl-C to stop", timeout_s=300)
+        _wait_for(process, log, "press Ctrl-C to stop", timeout_s=600)
         output = " ".join(log.read_text().split())
         url = f"http://127.0.0.1:{port}"
         assert f"MLflow UI ready at {url}" in output
@@ -115,7 +115,7 @@ def test_up_then_demo_completes_the_loop_and_ctrl_c_stops_everything(tmp_path: P
         print(f"demo wall time {time.monotonic() - started:.0f} s")
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
+        code = process.wait(timeout=120)
     assert code == 0, log.read_text()
     assert "stopped" in log.read_text()
     for stopped in (

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from lifecycle.contract import ModelContract
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.errors import ArtifactIntegrityError, UnknownModelError
-from lifecycle.package import ModelPackage
+from lifecycle.package import CONTRACT_FILE, ModelPackage
 from lifecycle.packaging import load_torch_model
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.training import accuracy, predict_logits
@@ -164,3 +166,20 @@ def test_registered_model_tags(registry: ModelRegistry, package: ModelPackage) -
     assert registry.model_tags(package.name)["lifecycle.rollout.interval_s"] == "5"
     with pytest.raises(UnknownModelError):
         registry.model_tags("no-such-model")
+
+
+def test_concurrent_downloads_into_one_folder_each_get_complete_verified_files(
+    registry: ModelRegistry, package: ModelPackage, tmp_path: Path
+) -> None:
+    """Two serving replicas on one host share a cache folder: none may read the other's half-written files."""
+    version = registry.register(package).version
+    dest = tmp_path / "cache" / package.name / version
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: registry.download(package.name, version, dest), range(4)))
+    for local in results:
+        local.verify(package.artifact_sha256)
+        assert ModelContract.from_json((local.files_dir / CONTRACT_FILE).read_text()) == package.contract
+    again = registry.download(package.name, version, dest)  # the folder exists: it is reused
+    assert again.model_dir.is_relative_to(dest) and again.files_dir.is_relative_to(dest)
+    leftovers = [p.name for p in dest.parent.iterdir() if p != dest]
+    assert len(leftovers) <= 3, leftovers  # at most the copies of the downloads that lost the race
