@@ -3,10 +3,12 @@ inputs (unlabeled: the teacher's outputs are their targets), and labeled feedbac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 from sqlalchemy import desc, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,3 +96,36 @@ def assemble(
         "validation": len(x_val),
     }
     return RetrainData(x, y, x_val, y_val, counts, first, last)
+
+
+def with_augmented_production(
+    data: RetrainData,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None,
+    copies: int,
+    seed: int,
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The training rows plus ``copies`` augmented copies of each production row (unlabeled: the
+    teacher's outputs on them are the targets), so that a student matches the teacher around the new
+    inputs and not only on them. No augmentation (tables) or no copies: the rows as they are."""
+    n_ref = data.counts["reference_train"]
+    production = torch.from_numpy(data.x[n_ref:])
+    if augment is None or copies == 0 or len(production) == 0:
+        return data.x, data.y
+    gen = torch.Generator().manual_seed(seed)
+    extra = [augment(production, gen).numpy() for _ in range(copies)]
+    x = np.concatenate([data.x, *extra]).astype(np.float32)
+    y = np.concatenate([data.y, np.full(len(x) - len(data.x), UNLABELED, dtype=np.int64)])
+    return x, y
+
+
+def pseudo_labels(
+    logits: NDArray[np.float32], x: NDArray[np.float32], min_confidence: float
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The rows of ``x`` whose top softmax probability is at least ``min_confidence``, with the
+    predicted class as their label."""
+    if len(x) == 0:
+        return x.reshape(0, *x.shape[1:]), np.zeros(0, np.int64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    sure = probs.max(axis=1) >= min_confidence
+    return x[sure], probs[sure].argmax(axis=1).astype(np.int64)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from lifecycle.contract import ModelContract
@@ -37,7 +36,7 @@ from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.training import TrainConfig, accuracy, augmentation_for, predict_logits, train_classifier
 from monitoring.alerts import Alert, Alerter, Severity
 from registry.abc import ModelRegistry, RunTracker
-from retrain.data import UNLABELED, RetrainData, assemble
+from retrain.data import RetrainData, assemble, pseudo_labels, with_augmented_production
 from retrain.distill import DistillConfig, distill
 from retrain.jobs import RetrainJob, RetrainJobs
 from retrain.settings import RetrainSettings
@@ -143,7 +142,7 @@ class Retrainer:
                 job_id, champion_version=champion.version, teacher_version=teacher_version, counts=data.counts
             )
             student, architecture = self._student(local, teacher_local, splits)
-            x, y = self._with_augmented_production(data, architecture)
+            x, y = with_augmented_production(data, augmentation_for(architecture), s.augment_copies, s.seed)
             metrics["augmented_rows"] = float(len(x) - len(data.x))
             config = DistillConfig(temperature=s.temperature, alpha=s.alpha, epochs=s.epochs, seed=s.seed)
             # a step budget: with much production data, fewer passes over more rows
@@ -303,23 +302,6 @@ class Retrainer:
         log.info("teacher v%s refreshed on %d feedback rows as v%s", teacher_version, len(x_fb), version)
         return version, OrtRunner(package.onnx_model)
 
-    def _with_augmented_production(
-        self, data: RetrainData, architecture: Architecture
-    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """The training rows plus ``augment_copies`` augmented copies of each production row
-        (unlabeled: the teacher's outputs on them are the targets), so that the student matches the
-        teacher around the new inputs and not only on them. Tables get no copies."""
-        augment = augmentation_for(architecture)
-        n_ref = data.counts["reference_train"]
-        production = torch.from_numpy(data.x[n_ref:])
-        if augment is None or self.settings.augment_copies == 0 or len(production) == 0:
-            return data.x, data.y
-        gen = torch.Generator().manual_seed(self.settings.seed)
-        copies = [augment(production, gen).numpy() for _ in range(self.settings.augment_copies)]
-        x = np.concatenate([data.x, *copies]).astype(np.float32)
-        y = np.concatenate([data.y, np.full(len(x) - len(data.x), UNLABELED, dtype=np.int64)])
-        return x, y
-
     def _student(
         self, local: LocalVersion, teacher_local: LocalVersion, splits: DataSplits
     ) -> tuple[torch.nn.Module, Architecture]:
@@ -394,16 +376,3 @@ class Retrainer:
                 self._tracker.end_run(run_id, status)
             except LifecycleError:
                 log.exception("could not end the retrain's MLflow run")
-
-
-def pseudo_labels(
-    logits: NDArray[np.float32], x: NDArray[np.float32], min_confidence: float
-) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """The rows of ``x`` whose top softmax probability is at least ``min_confidence``, with the
-    predicted class as their label."""
-    if len(x) == 0:
-        return x.reshape(0, *x.shape[1:]), np.zeros(0, np.int64)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-    sure = probs.max(axis=1) >= min_confidence
-    return x[sure], probs[sure].argmax(axis=1).astype(np.int64)

@@ -24,7 +24,8 @@ def demo_command(
     """The whole loop on the stack `make run` started: train → optimize → rollout → drift → retrain →
     rollout, with the figures at the end."""
     from lifecycle.cli.app import _services
-    from lifecycle.demo.tour import Tour, summary_tables
+    from lifecycle.demo.report import summary_tables
+    from lifecycle.demo.tour import Tour
 
     settings, control = Settings(), ControlSettings()
     token = persistent_secret(control.admin_token, settings.state_path / "control-token")

@@ -13,7 +13,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from rich.table import Table
 
 from lifecycle.data import DataSplits
 from lifecycle.db import session_factory
+from lifecycle.demo.report import SHIFT, Summary, verdict_line
 from lifecycle.demo.traffic import Traffic
 from lifecycle.errors import LifecycleError
 from lifecycle.examples import get_example
@@ -35,12 +35,11 @@ from lifecycle.stack import Services
 from lifecycle.training import accuracy
 from lifecycle.workflows import CHAMPION, SEED_EXAMPLE, SEED_MODEL, train_and_register
 from monitoring.alerts import Alerter
-from monitoring.shifts import Shift, window
+from monitoring.shifts import window
 from retrain.jobs import RetrainJob, RetrainJobs
 
 CHALLENGER = "challenger"
 STUDENT_RECIPE = "distill+ort-int8-static"
-SHIFT = Shift("image", "medium", 1.0)
 FAST_POLICY = {
     "lifecycle.rollout.interval_s": "3",
     "lifecycle.rollout.steps": "10,50,100",
@@ -59,18 +58,6 @@ TERMINAL = {"promoted", "rolled_back", "aborted"}
 
 class DemoError(LifecycleError):
     """The tour could not go on; the message says where and why."""
-
-
-@dataclass
-class Summary:
-    timings: list[tuple[str, float]] = field(default_factory=list)
-    versions: dict[str, str] = field(default_factory=dict)
-    """Role in the story → version."""
-    accuracy: dict[str, tuple[float, float]] = field(default_factory=dict)
-    """Version → (clean, shifted) test accuracy."""
-    links: dict[str, str] = field(default_factory=dict)
-    traffic: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 class Tour:
@@ -258,7 +245,7 @@ class Tour:
                 for verdict in reversed(status["verdicts"]):
                     if verdict["ts"] not in seen_verdicts:
                         seen_verdicts.add(verdict["ts"])
-                        progress.console.print(f"     verdict: {_verdict_line(verdict)}")
+                        progress.console.print(f"     verdict: {verdict_line(verdict)}")
                 if rollout["phase"] in TERMINAL:
                     break
                 time.sleep(0.5)
@@ -397,28 +384,3 @@ class Tour:
         if r.status_code >= 400:
             raise DemoError(f"control plane {path}: HTTP {r.status_code}: {r.text[:300]}")
         return dict(r.json())
-
-
-def _verdict_line(v: dict[str, Any]) -> str:
-    parts = [
-        f"{c['name']} {c['value']:.3g}{' ✓' if c.get('passed') else ' ✗'}"
-        for c in v.get("checks") or []
-        if isinstance(c, dict) and isinstance(c.get("value"), int | float) and c.get("passed") is not None
-    ]
-    return f"{v.get('outcome', '')} → {v.get('decision', '')} ({', '.join(parts) or 'too few samples'})"
-
-
-def summary_tables(summary: Summary) -> list[Table]:
-    timings = Table(title="where the time went", title_justify="left")
-    timings.add_column("step")
-    timings.add_column("seconds", justify="right")
-    for title, seconds in summary.timings:
-        timings.add_row(title, f"{seconds:.1f}")
-    timings.add_row("[bold]whole tour", f"[bold]{summary.seconds:.1f}")
-    acc = Table(title=f"accuracy on the digits test split, clean and shifted ({SHIFT})", title_justify="left")
-    for column in ("model", "version", "clean", "shifted"):
-        acc.add_column(column, justify="left" if column == "model" else "right")
-    for role, version in summary.versions.items():
-        clean, shifted = summary.accuracy.get(version, (float("nan"), float("nan")))
-        acc.add_row(role, version, f"{clean:.4f}", f"{shifted:.4f}")
-    return [timings, acc]

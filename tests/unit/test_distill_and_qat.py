@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from lifecycle.optimize.recipes.qat import FakeQuantWeight
+from retrain.data import pseudo_labels
 from retrain.distill import distillation_loss
-from retrain.pipeline import pseudo_labels
 
 
 def test_identical_logits_have_zero_soft_loss() -> None:
