@@ -2,10 +2,12 @@
 (aiohttp, which can drive concurrency 32 on loopback; STACK_NOTES §11):
 
 - raw runtime p50 in-process vs our service's p50 at concurrency 1 (goal: ≤ raw + 1.5 ms);
-- our cost over a bare BentoML service on the same ONNX file (routing, validation, metrics, log;
-  goal ≤ +0.3 ms at concurrency 1);
-- throughput at concurrency 32: ours vs ``mlflow models serve`` (goal ≥ 1.0×), and adaptive batching
-  (``/v1/predict_array``) vs unbatched (``/v1/predict``) (goal ≥ 1.5×);
+- our cost over a bare BentoML service on the same ONNX file with the same framework settings
+  (routing, validation, metrics, prediction log; goal ≤ +0.3 ms at concurrency 1), and over a bare
+  service written the default way (a sync API, access log on);
+- throughput at concurrency 32: ours vs ``mlflow models serve`` (goal ≥ 1.0×), and our adaptive
+  batching on vs off (the same service started with ``LIFECYCLE_SERVING_MAX_BATCH_SIZE=1``; goal
+  ≥ 1.5×); BentoML's own batching (``/v1/predict_array``) for comparison;
 - bounded load for ``--soak`` seconds, then shutdown: requests answered == records logged.
 
     .venv/bin/python -m benchmarks.serving [--rounds 3] [--seconds 8] [--soak 60]
@@ -42,6 +44,10 @@ from serving.settings import ServingSettings
 from tests.conftest import free_port
 
 console = Console(width=160)
+OURS = "ours /v1/predict (adaptive batching)"
+UNBATCHED = "ours, batching off"
+BARE = "bare BentoML, same settings as ours"
+MLFLOW = "mlflow models serve"
 
 
 async def _latencies(url: str, body: dict[str, object], n: int) -> list[float]:
@@ -111,9 +117,11 @@ def main() -> None:
             raw.append((time.perf_counter() - start) * 1e3)
 
         ours = ServingProcess(settings, ServingSettings(model=version.name, port=free_port()))
-        ours.start()
-        processes.append(ours)
-        bare_port, mlflow_port = free_port(), free_port()
+        unbatched_settings = settings.model_copy(update={"state_dir": state / "unbatched"})
+        unbatched = ServingProcess(
+            unbatched_settings, ServingSettings(model=version.name, port=free_port(), max_batch_size=1)
+        )
+        bare_port, tuned_port, mlflow_port = free_port(), free_port(), free_port()
         env = {
             **os.environ,
             "BARE_MODEL_PATH": str(local.onnx_path),
@@ -121,9 +129,12 @@ def main() -> None:
             # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
-        bare = ManagedProcess(
-            "bare", [sys.executable, "-m", "bentoml", "serve", "benchmarks.bare_service:Bare", "--port", str(bare_port)],
-            health_url=f"http://127.0.0.1:{bare_port}/readyz", log_path=state / "bare.log", env=env, cwd=Path.cwd(),
+        bare, tuned = (
+            ManagedProcess(
+                name, [sys.executable, "-m", "bentoml", "serve", f"benchmarks.bare_service:{name}", "--port", str(port)],
+                health_url=f"http://127.0.0.1:{port}/readyz", log_path=state / f"{name}.log", env=env, cwd=Path.cwd(),
+            )
+            for name, port in (("Bare", bare_port), ("BareTuned", tuned_port))
         )  # fmt: skip
         served = ManagedProcess(
             "mlflow models serve",
@@ -132,18 +143,20 @@ def main() -> None:
             health_url=f"http://127.0.0.1:{mlflow_port}/ping", log_path=state / "mlflow-serve.log", env=env,
             startup_timeout_s=180,
         )  # fmt: skip
-        for p in (bare, served):
+        for p in (ours, unbatched, bare, tuned, served):
             p.start()
             processes.append(p)
         deadline = time.monotonic() + 60
-        while not ours.ready() and time.monotonic() < deadline:
+        while not (ours.ready() and unbatched.ready()) and time.monotonic() < deadline:
             time.sleep(0.2)
 
         urls = {
-            "ours /v1/predict": (f"{ours.url}/v1/predict", row),
-            "ours /v1/predict_array (batched)": (f"{ours.url}/v1/predict_array", {"x": x.tolist()}),
-            "bare BentoML": (f"http://127.0.0.1:{bare_port}/v1/predict", row),
-            "mlflow models serve": (f"http://127.0.0.1:{mlflow_port}/invocations", {"inputs": x.tolist()}),
+            OURS: (f"{ours.url}/v1/predict", row),
+            UNBATCHED: (f"{unbatched.url}/v1/predict", row),
+            "ours /v1/predict_array (BentoML batching)": (f"{ours.url}/v1/predict_array", {"x": x.tolist()}),
+            BARE: (f"http://127.0.0.1:{tuned_port}/v1/predict", row),
+            "bare BentoML, defaults (sync API)": (f"http://127.0.0.1:{bare_port}/v1/predict", row),
+            MLFLOW: (f"http://127.0.0.1:{mlflow_port}/invocations", {"inputs": x.tolist()}),
         }
         c1: dict[str, list[float]] = {k: [] for k in urls}
         c32: dict[str, list[float]] = {k: [] for k in urls}
@@ -170,24 +183,24 @@ def main() -> None:
                 name, f"{med[name]:.3f}", f"{med[name] - raw_p50:+.3f}", f"{rps[name]:.0f}", str(errors[name])
             )
         console.print(table)
-        ours_name = "ours /v1/predict"
         checks = [
-            (f"ours c1 over raw: {med[ours_name] - raw_p50:+.2f} ms (goal ≤ +1.5)", med[ours_name] - raw_p50 <= 1.5),
-            (f"ours over bare BentoML c1: {med[ours_name] - med['bare BentoML']:+.2f} ms (goal ≤ +0.3)",
-             med[ours_name] - med["bare BentoML"] <= 0.3),
-            (f"ours / mlflow models serve c32: {rps[ours_name] / rps['mlflow models serve']:.2f}× (goal ≥ 1.0)",
-             rps[ours_name] >= rps["mlflow models serve"]),
-            (f"batched / unbatched c32: {rps['ours /v1/predict_array (batched)'] / rps[ours_name]:.2f}× (goal ≥ 1.5)",
-             rps["ours /v1/predict_array (batched)"] >= 1.5 * rps[ours_name]),
+            (f"ours c1 over raw: {med[OURS] - raw_p50:+.2f} ms (goal ≤ +1.5)", med[OURS] - raw_p50 <= 1.5),
+            (f"ours over bare BentoML (same settings) c1: {med[OURS] - med[BARE]:+.2f} ms (goal ≤ +0.3)",
+             med[OURS] - med[BARE] <= 0.3),
+            (f"ours / mlflow models serve c32: {rps[OURS] / rps[MLFLOW]:.2f}× (goal ≥ 1.0)", rps[OURS] >= rps[MLFLOW]),
+            (f"adaptive batching on / off c32: {rps[OURS] / rps[UNBATCHED]:.2f}× (goal ≥ 1.5)",
+             rps[OURS] >= 1.5 * rps[UNBATCHED]),
         ]  # fmt: skip
         for label, ok in checks:
             console.print(f"{'ok    ' if ok else 'MISSED'} {label}")
+        batching = asyncio.run(_status(f"{ours.url}/admin/status"))["batching"]
+        console.print(f"our adaptive batching over the whole run: {batching}")
 
         console.print(f"soak: {args.soak:.0f} s of bounded load (8 clients) on ours, then shutdown …")
         engine = create_db_engine(settings.database_url)
         with session_factory(engine)() as session:
             before = int(session.scalar(select(func.count()).select_from(PredictionRow)) or 0)
-        rate, answered, soak_errors = asyncio.run(_throughput(urls[ours_name][0], row, 8, args.soak))
+        rate, answered, soak_errors = asyncio.run(_throughput(urls[OURS][0], row, 8, args.soak))
         status = asyncio.run(_status(f"{ours.url}/admin/status"))
         ours.stop()
         processes.remove(ours)

@@ -1,5 +1,5 @@
-"""The prediction log: every served prediction is written to SQL asynchronously, in batches, with
-bounded memory. ``submit`` applies back-pressure (waits for room) and, past its timeout, raises
+"""The prediction log: every served prediction is written to SQL asynchronously, in batches (one
+transaction per flush interval or per full batch), with bounded memory. ``submit`` applies back-pressure (waits for room) and, past its timeout, raises
 ``LogOverloadedError`` so the caller answers 503 — an accepted record is never dropped. ``close``
 flushes everything that was accepted."""
 
@@ -59,6 +59,7 @@ class PredictionLog:
         self._flush_interval_s = flush_interval_s
         self._submit_timeout_s = submit_timeout_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._lock = threading.Lock()
         self.accepted = 0
         self.written = 0
@@ -69,10 +70,10 @@ class PredictionLog:
 
     def submit(self, records: Sequence[PredictionRecord]) -> None:
         """Accept ``records`` or raise ``LogOverloadedError`` (nothing of a rejected call is kept)."""
-        if self._stop.is_set():
-            raise LogOverloadedError("the prediction log is shutting down")
         deadline = time.monotonic() + self._submit_timeout_s
         with self._lock:  # all-or-nothing per request: no other request interleaves its records
+            if self._stop.is_set():
+                raise LogOverloadedError("the prediction log is shutting down")
             while self._queue.maxsize - self._queue.qsize() < len(records):
                 if time.monotonic() >= deadline:
                     self.rejected += len(records)
@@ -83,6 +84,12 @@ class PredictionLog:
             for record in records:
                 self._queue.put_nowait(record)
             self.accepted += len(records)
+        if self._queue.qsize() >= self._batch_size:
+            self._wake.set()  # a full batch is waiting: write it now, not at the next interval
+
+    def has_room(self, records: int) -> bool:
+        """Whether ``records`` more would be accepted now without waiting."""
+        return self._queue.maxsize - self._queue.qsize() >= records
 
     @property
     def pending(self) -> int:
@@ -90,7 +97,9 @@ class PredictionLog:
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Stop accepting, write everything accepted, and stop the writer."""
-        self._stop.set()
+        with self._lock:  # after this, no submit can add a record the writer's last drain would miss
+            self._stop.set()
+        self._wake.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             log.error(
@@ -100,17 +109,19 @@ class PredictionLog:
             )
 
     def _run(self) -> None:
-        while not (self._stop.is_set() and self._queue.empty()):
-            batch = self._take_batch()
-            if batch:
+        # Linger: one transaction per flush interval (or per full batch), not one per request: at low
+        # load a commit per record cost the request path ~0.4 ms of GIL time each.
+        while True:
+            self._wake.wait(self._flush_interval_s)
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            while batch := self._take_batch():
                 self._write(batch)
+            if stopping:
+                return
 
     def _take_batch(self) -> list[PredictionRecord]:
         batch: list[PredictionRecord] = []
-        try:
-            batch.append(self._queue.get(timeout=self._flush_interval_s))
-        except queue.Empty:
-            return batch
         while len(batch) < self._batch_size:
             try:
                 batch.append(self._queue.get_nowait())

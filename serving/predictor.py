@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +36,46 @@ class Prediction(BaseModel):
     labels: list[str]
     confidences: list[float]
     probabilities: list[list[float]] | None = None
+
+
+@dataclass(frozen=True)
+class PredictInput:
+    """One predict request as the API received it."""
+
+    instances: object
+    request_id: str | None = None
+    request_key: str | None = None
+    """Routes the request stickily during a canary (stable hash); random without one."""
+    return_probabilities: bool = False
+
+
+@dataclass
+class _Job:
+    """A validated request on its way through routing and the runtime."""
+
+    index: int
+    request: PredictInput
+    request_id: str
+    x: NDArray[np.float32]
+    ids: list[str]
+    served: Served | None = None
+    probs: NDArray[np.float32] | None = None
+    error: Exception | None = None
+
+    def prediction(self) -> Prediction:
+        assert self.served is not None and self.probs is not None
+        probs, names = self.probs, self.served.contract.class_names
+        classes = probs.argmax(axis=1)
+        return Prediction(
+            request_id=self.request_id,
+            model=self.served.name,
+            version=self.served.version,
+            role=self.served.role,
+            classes=[int(c) for c in classes],
+            labels=[names[int(c)] for c in classes],
+            confidences=[float(c) for c in probs.max(axis=1)],
+            probabilities=probs.tolist() if self.request.return_probabilities else None,
+        )
 
 
 def softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -70,46 +112,92 @@ class Predictor:
     ) -> Prediction:
         """:raises ContractViolationError: bad input (→ 400). :raises ModelNotReadyError,
         LogOverloadedError: not ready / overloaded (→ 503)."""
+        result = self.predict_many([PredictInput(instances, request_id, request_key, return_probabilities)])[
+            0
+        ]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def predict_many(self, requests: Sequence[PredictInput]) -> list[Prediction | Exception]:
+        """Answer several requests together (adaptive batching): each is validated and routed on its
+        own, so a bad request fails alone; then the rows of every model that answers run as one call.
+        Returns one prediction or exception per request, in order. :raises ModelNotReadyError:"""
         champion = self.slot.current()
-        x = champion.contract.validate_input(np.asarray(instances), max_rows=self.max_instances)
-        request_id = request_id or uuid.uuid4().hex
-        served, probs = self._route(champion, x, request_id, request_key)
-        classes = probs.argmax(axis=1)
-        names = served.contract.class_names
-        return Prediction(
-            request_id=request_id,
-            model=served.name,
-            version=served.version,
-            role=served.role,
-            classes=[int(c) for c in classes],
-            labels=[names[int(c)] for c in classes],
-            confidences=[float(c) for c in probs.max(axis=1)],
-            probabilities=probs.tolist() if return_probabilities else None,
-        )
+        results: list[Prediction | Exception | None] = [None] * len(requests)
+        jobs: list[_Job] = []
+        for i, request in enumerate(requests):
+            try:
+                x = champion.contract.validate_input(
+                    np.asarray(request.instances), max_rows=self.max_instances
+                )
+            except Exception as exc:  # a bad request fails alone
+                results[i] = exc
+                continue
+            request_id = request.request_id or uuid.uuid4().hex
+            jobs.append(_Job(i, request, request_id, x, row_ids(request_id, len(x))))
+        for job in self._answer(champion, jobs):
+            results[job.index] = job.error if job.error is not None else job.prediction()
+        return [r if r is not None else RuntimeError("request was not answered") for r in results]
 
     def predict_rows(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """Rows already validated (the batched API checks each request before batching);
         returns class probabilities. A batch is routed as one request."""
         champion = self.slot.current()
-        return self._route(champion, champion.contract.validate_input(x), uuid.uuid4().hex, None)[1]
+        x = champion.contract.validate_input(x)
+        request_id = uuid.uuid4().hex
+        (job,) = self._answer(
+            champion, [_Job(0, PredictInput(x), request_id, x, row_ids(request_id, len(x)))]
+        )
+        if job.error is not None:
+            raise job.error
+        assert job.probs is not None
+        return job.probs
 
-    def _route(
-        self, champion: Served, x: NDArray[np.float32], request_id: str, key: str | None
-    ) -> tuple[Served, NDArray[np.float32]]:
-        ids = row_ids(request_id, len(x))
+    def _answer(self, champion: Served, jobs: list[_Job]) -> list[_Job]:
+        """Route each job (canary share by its key), run each model once over its jobs' rows, mirror
+        a share of the champion's jobs to the shadow. Sets ``served`` and ``probs``, or ``error``."""
         router = self.router
-        if router is not None and (canary := router.canary(key)) is not None:
-            if canary.served is not None:
-                try:
-                    return canary.served, self._run(canary.served, x, ids, CANARY)
-                except Exception as exc:  # recorded as the canary's error; the champion answers instead
-                    log.debug("canary v%s failed, champion answers: %s", canary.plan.challenger, exc)
+        by_canary: dict[int, tuple[Challenger, list[_Job]]] = {}
+        for_champion: list[_Job] = []
+        for job in jobs:
+            canary = router.canary(job.request.request_key) if router is not None else None
+            if canary is None:
+                for_champion.append(job)
+            elif canary.served is None:  # could not load: counted as its error, the champion answers
+                self._log_error(champion.name, canary, job.x, job.ids, CANARY)
+                for_champion.append(job)
             else:
-                self._log_error(champion.name, canary, x, ids, CANARY)
-        probs = self._run(champion, x, ids, champion.role)
-        if router is not None and self.shadow is not None and (mirror := router.mirror()) is not None:
-            self.shadow.offer(mirror, x, ids)
-        return champion, probs
+                by_canary.setdefault(id(canary), (canary, []))[1].append(job)
+        for canary, group in by_canary.values():
+            assert canary.served is not None
+            try:
+                self._run_group(canary.served, group, CANARY)
+            except Exception as exc:  # recorded as the canary's error; the champion answers instead
+                log.debug("canary v%s failed, champion answers: %s", canary.plan.challenger, exc)
+                for_champion.extend(group)
+        try:
+            self._run_group(champion, for_champion, champion.role)
+        except Exception as exc:
+            for job in for_champion:
+                job.error = exc
+            return jobs
+        if router is not None and self.shadow is not None:
+            for job in for_champion:
+                if (mirror := router.mirror()) is not None:
+                    self.shadow.offer(mirror, job.x, job.ids)
+        return jobs
+
+    def _run_group(self, served: Served, group: list[_Job], role: str) -> None:
+        if not group:
+            return
+        x = group[0].x if len(group) == 1 else np.concatenate([job.x for job in group])
+        ids = group[0].ids if len(group) == 1 else [i for job in group for i in job.ids]
+        probs = self._run(served, x, ids, role)
+        start = 0
+        for job in group:
+            job.served, job.probs = served, probs[start : start + len(job.x)]
+            start += len(job.x)
 
     def _run_shadow(self, challenger: Challenger, x: NDArray[np.float32], ids: list[str]) -> None:
         if challenger.shadow is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import Engine
 
@@ -11,9 +11,10 @@ from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.db.feedback import FeedbackStore, label_index
 from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
+from serving.batching import MicroBatcher
 from serving.metrics import serving_metrics
 from serving.prediction_log import PredictionLog
-from serving.predictor import Predictor
+from serving.predictor import PredictInput, Prediction, Predictor
 from serving.rollout.store import RolloutStore
 from serving.routing import SHADOW, Router
 from serving.settings import ServingSettings
@@ -31,6 +32,7 @@ class ServingRuntime:
     log: PredictionLog
     predictor: Predictor
     feedback: FeedbackStore
+    batcher: MicroBatcher[PredictInput, Prediction]
 
     @classmethod
     def from_settings(cls, settings: Settings, serving: ServingSettings) -> ServingRuntime:
@@ -54,9 +56,15 @@ class ServingRuntime:
             slot, prediction_log, max_instances=serving.max_instances, metrics=serving_metrics(),
             router=router, shadow_queue=serving.shadow_queue_size,
         )  # fmt: skip
+        batcher = MicroBatcher(
+            predictor.predict_many, max_rows=serving.max_batch_size, inline_max_s=serving.inline_max_ms / 1e3,
+            # a canary failure logs the rows twice (its error, then the champion's answer)
+            may_block=lambda rows: not prediction_log.has_room(2 * rows), name="predict",
+        )  # fmt: skip
         runtime = cls(
-            settings, serving, engine, slot, prediction_log, predictor, FeedbackStore(session_factory(engine))
-        )
+            settings, serving, engine, slot, prediction_log, predictor, FeedbackStore(session_factory(engine)),
+            batcher,
+        )  # fmt: skip
         slot.refresh()
         router.refresh()
         slot.start(serving.poll_interval_s, also=router.refresh)
@@ -71,6 +79,7 @@ class ServingRuntime:
         return served.name, names[index]
 
     def close(self) -> None:
+        self.batcher.close()
         self.slot.stop()
         if self.predictor.shadow is not None:
             self.predictor.shadow.close()
@@ -90,6 +99,7 @@ class ServingRuntime:
             "swaps": s.swaps,
             "swap_history": s.history[-10:],
             "rollout": self._rollout_status(),
+            "batching": {"max_rows": self.batcher.max_rows, **asdict(self.batcher.stats)},
             "prediction_log": {
                 "accepted": self.log.accepted,
                 "written": self.log.written,

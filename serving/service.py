@@ -20,7 +20,7 @@ from lifecycle.contract import ContractViolationError
 from lifecycle.settings import Settings
 from serving.guard import RequestGuard
 from serving.prediction_log import LogOverloadedError
-from serving.predictor import Prediction
+from serving.predictor import PredictInput, Prediction
 from serving.runtime import ServingRuntime
 from serving.settings import ServingSettings
 from serving.slot import ModelNotReadyError
@@ -71,6 +71,7 @@ Rows = Annotated[np.ndarray, DType("float32"), AfterValidator(_validate_rows)]
     workers=1,
     traffic={"timeout": 30, "max_concurrency": 256},
     metrics={"enabled": True},
+    logging={"access": {"enabled": False}},
 )
 @bentoml.asgi_app(admin, path="/admin")
 class Classifier:
@@ -79,17 +80,15 @@ class Classifier:
         _ACTIVE["runtime"] = self.runtime
 
     @bentoml.api(route="/v1/predict")
-    def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Prediction:
+    async def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Prediction:
         """Classify rows; answers with class, label, confidence, and the model version that answered
         (``role`` is ``canary`` when a rollout's challenger did). An ``X-Request-Key`` header makes
-        canary routing sticky for that key."""
+        canary routing sticky for that key. Concurrent requests are batched adaptively: a request
+        that finds the model idle runs at once; those arriving meanwhile run together next."""
+        key = ctx.request.headers.get(self.runtime.serving.request_key_header)
+        job = PredictInput(request.instances, request.request_id, key, request.return_probabilities)
         try:
-            result = self.runtime.predictor.predict(
-                request.instances,
-                request_id=request.request_id,
-                request_key=ctx.request.headers.get(self.runtime.serving.request_key_header),
-                return_probabilities=request.return_probabilities,
-            )
+            result = await self.runtime.batcher.submit(job, rows=len(request.instances))
         except ContractViolationError as exc:
             self._count("400")
             raise InvalidArgument(str(exc)) from exc

@@ -32,9 +32,11 @@ class ServingSettings(BaseSettings):
     log_submit_timeout_s: Annotated[float, Gt(0)] = 2.0
     """How long a request waits for room in a full log queue before it gets 503."""
     max_batch_size: Annotated[int, Ge(1)] = 32
-    """Adaptive batching of the array API."""
-    max_latency_ms: Annotated[int, Ge(100)] = 5000
-    """Adaptive batching latency budget; low values make BentoML shed load with 503 (STACK_NOTES §5)."""
+    """Most rows in one adaptive batch of the JSON predict API (concurrent requests run as one model
+    call; a request that finds the model idle never waits). 1 turns batching off."""
+    inline_max_ms: Annotated[float, Ge(0)] = 2.0
+    """A lone request runs on the event loop, skipping the hop to the batch thread (~0.5 ms), while
+    model calls take less than this; 0: always hop."""
     shadow_queue_size: Annotated[int, Ge(1)] = 1000
     """Mirrored requests waiting for the challenger; when full, more are dropped and counted."""
     request_key_header: str = "X-Request-Key"

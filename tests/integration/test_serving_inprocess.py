@@ -248,3 +248,35 @@ def test_feedback_attaches_a_true_label_to_a_served_request(
     by_id = dict(zip(labeled.request_ids, labeled.y.tolist(), strict=True))
     assert by_id == {"fb-0": 1, "fb-1": 1}
     assert labeled.x.shape == (2, tabular_data.x_test.shape[1])
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(
+    served: tuple[TestClient, MlflowModelRegistry, str, Path], tabular_data: DataSplits
+) -> None:
+    """Requests that arrive together run as one model call (adaptive batching); a bad request in
+    such a batch fails alone with its 400, and every good one gets exactly its single-request answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = served[0]
+    rows = tabular_data.x_test[:40].tolist()
+    alone = [client.post("/v1/predict", json={"instances": [row]}).json() for row in rows]
+    before = client.get("/admin/status").json()["batching"]
+
+    def call(i: int) -> tuple[int, dict[str, object]]:
+        instances = [[1.0, 2.0]] if i % 10 == 3 else [rows[i % 40]]
+        response = client.post("/v1/predict", json={"instances": instances, "request_id": f"b-{i}"})
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(call, range(400)))
+    for i, (status, body) in enumerate(results):
+        if i % 10 == 3:
+            assert status == 400 and "does not match the contract" in str(body), body
+        else:
+            assert status == 200, body
+            assert body["request_id"] == f"b-{i}"
+            assert body["classes"] == alone[i % 40]["classes"]
+            assert body["confidences"] == pytest.approx(alone[i % 40]["confidences"], rel=1e-5)
+    after = client.get("/admin/status").json()["batching"]
+    assert after["items"] - before["items"] == 400
+    assert after["batches"] - before["batches"] < 400 and after["largest"] > 1  # some ran together

@@ -1,0 +1,148 @@
+"""Adaptive micro-batching for the JSON predict API, with no added wait.
+
+A request that finds the model idle runs at once, alone; requests that arrive while a batch runs
+queue up and run together as the next batch (up to ``max_rows`` rows). Under low load nothing waits
+for company; under high load per-request runtime calls turn into one call per batch. This is the
+"batch whatever queued while the previous batch ran" policy of inference servers with a zero queue
+delay; BentoML's own dispatcher (the array API) instead waits to fill batches, which costs tens of
+milliseconds at concurrency 1.
+
+Batches run on one dedicated thread, so the event loop keeps accepting and parsing requests (and
+answering health checks) while the runtime works, and a blocking call in the batch function (the
+prediction log's back-pressure) never blocks the loop. One exception: a lone request, when recent
+calls were fast (``inline_max_s``) and ``may_block`` says the call cannot block, runs on the event
+loop itself. The hop to the thread and back cost ~0.5 ms per request at concurrency 1 on the 2-core
+machine this was measured on (ONNX Runtime call ~1 ms), a third of the whole request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+BatchFunction = Callable[[Sequence[Item]], Sequence["Result | BaseException"]]
+
+
+@dataclass
+class _Pending(Generic[Item, Result]):
+    item: Item
+    rows: int
+    future: asyncio.Future[Result]
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    inline: int = 0
+    items: int = 0
+    largest: int = 0
+
+
+class MicroBatcher(Generic[Item, Result]):
+    """``await submit(item, rows)`` answers with ``run([... item ...])``'s entry for ``item``.
+
+    ``run`` gets every item of a batch and returns one result or exception per item, in order; an
+    exception returned for one item fails only that item's ``submit``. An exception *raised* by
+    ``run`` fails the whole batch.
+    """
+
+    def __init__(
+        self,
+        run: BatchFunction[Item, Result],
+        *,
+        max_rows: int,
+        inline_max_s: float = 0.0,
+        may_block: Callable[[int], bool] = lambda rows: True,
+        name: str = "batcher",
+    ) -> None:
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be at least 1, got {max_rows}")
+        self._run = run
+        self.max_rows = max_rows
+        self._inline_max_s = inline_max_s
+        self._may_block = may_block
+        self._call_s = float("inf")  # running average of a batch call; inline only once it is known
+        self._queue: deque[_Pending[Item, Result]] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.stats = BatchStats()
+
+    async def submit(self, item: Item, rows: int) -> Result:
+        loop = asyncio.get_running_loop()
+        pending: _Pending[Item, Result] = _Pending(item, rows, loop.create_future())
+        self._queue.append(pending)
+        if self._worker is None:
+            self._worker = loop.create_task(self._drain())
+        return await pending.future
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    def _take(self) -> list[_Pending[Item, Result]]:
+        """The next batch: at least one item, then more while they fit in ``max_rows``."""
+        batch = [self._queue.popleft()]
+        rows = batch[0].rows
+        while self._queue and rows + self._queue[0].rows <= self.max_rows:
+            rows += self._queue[0].rows
+            batch.append(self._queue.popleft())
+        return batch
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [p for p in self._take_live() if not p.future.done()]  # skip cancelled callers
+            if not batch:
+                if not self._queue:
+                    self._worker = None  # no await since the check: a new submit starts a new drain
+                    return
+                continue
+            self.stats.batches += 1
+            self.stats.items += len(batch)
+            self.stats.largest = max(self.stats.largest, len(batch))
+            items = [p.item for p in batch]
+            try:
+                if self._inline(batch):
+                    self.stats.inline += 1
+                    results = self._timed_run(items)
+                else:
+                    results = await loop.run_in_executor(self._executor, self._timed_run, items)
+                if len(results) != len(batch):
+                    raise RuntimeError(
+                        f"batch function returned {len(results)} results for {len(batch)} items"
+                    )
+            except Exception as exc:  # handed to every caller of the batch
+                results = [exc] * len(batch)
+            for pending, result in zip(batch, results, strict=True):
+                if pending.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    pending.future.set_exception(result)
+                else:
+                    pending.future.set_result(result)
+
+    def _timed_run(self, items: list[Item]) -> Sequence[Result | BaseException]:
+        start = time.perf_counter()
+        try:
+            return self._run(items)
+        finally:
+            elapsed = time.perf_counter() - start
+            self._call_s = elapsed if self._call_s == float("inf") else 0.9 * self._call_s + 0.1 * elapsed
+
+    def _inline(self, batch: list[_Pending[Item, Result]]) -> bool:
+        return (
+            len(batch) == 1
+            and not self._queue
+            and self._call_s <= self._inline_max_s
+            and not self._may_block(batch[0].rows)
+        )
+
+    def _take_live(self) -> list[_Pending[Item, Result]]:
+        return self._take() if self._queue else []
