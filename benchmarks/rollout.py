@@ -1,5 +1,7 @@
 """Shadow cost: the champion's latency with shadow mirroring on (``--shadow-share`` of requests,
 default 100 %, mirrored to an INT8 challenger) vs off, in interleaved rounds on the same serving process (goal: p99 ≤ 1.10×).
+Mirrored requests run in a child process by default; ``LIFECYCLE_SERVING_SHADOW_ISOLATION=thread`` measures
+the in-process mirror thread instead.
 
 The plan is written to the database exactly as the control plane writes it (a rollout in the
 shadow phase, then aborted); serving picks it up within its poll interval.
@@ -21,9 +23,11 @@ import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import func, select
 
 from benchmarks.common import start_mlflow
 from lifecycle.db import create_db_engine, session_factory
+from lifecycle.db.schema import PredictionRow
 from lifecycle.db.types import utcnow
 from lifecycle.optimize.recipes.ort_quant import int8_static
 from lifecycle.optimize.variant import Parent, RecipeOptions
@@ -167,6 +171,11 @@ def main() -> None:
         console.print(
             f"{'ok    ' if worst <= 1.10 else 'MISSED'} worst champion p99 on / off: {worst:.3f}× (goal ≤ 1.10×)"
         )
+        with session_factory(create_db_engine(settings.database_url))() as session:
+            logged = session.scalar(
+                select(func.count()).where(PredictionRow.role == "shadow", PredictionRow.error.is_(None))
+            )
+        console.print(f"shadow rows in the prediction log: {logged} (mirrored and answered: {mirrored})")
     finally:
         if serving is not None:
             serving.stop()

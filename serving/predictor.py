@@ -182,9 +182,13 @@ class Predictor:
             for job in for_champion:
                 job.error = exc
             return jobs
-        if router is not None and self.shadow is not None:
+        if router is not None:
             for job in for_champion:
-                if (mirror := router.mirror()) is not None:
+                if (mirror := router.mirror()) is None:
+                    continue
+                if mirror.mirror is not None:  # a child process runs and logs it
+                    mirror.mirror.offer(job.x, job.ids)
+                elif self.shadow is not None:
                     self.shadow.offer(mirror, job.x, job.ids)
         return jobs
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from serving.rollout.store import TrafficPlan
+from serving.shadow_process import ProcessMirror
 from serving.slot import Served
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,11 @@ class Challenger:
     served: Served | None
     """None when the challenger could not be loaded: requests routed to it count as its errors."""
     shadow: Served | None = None
-    """The same version loaded for mirrored runs: one intra-op thread, so that mirroring takes at
-    most one core from the champion."""
+    """The same version loaded in this process for mirrored runs on a thread (one intra-op thread,
+    so that mirroring takes at most one core from the champion)."""
     error: str | None = None
+    mirror: ProcessMirror | None = None
+    """Or: the same version in a child process that runs and logs mirrored requests itself."""
 
 
 def key_bucket(key: str) -> float:
@@ -46,11 +49,13 @@ class Router:
         plan_source: Callable[[str], TrafficPlan | None],
         loader: Callable[[str, str], Served],
         *,
+        mirror_loader: Callable[[str], ProcessMirror] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._model = model
         self._plan_source = plan_source
         self._loader = loader
+        self._mirror_loader = mirror_loader
         self._rng = rng or random.Random()  # noqa: S311 (traffic splitting, not security)
         self._challenger: Challenger | None = None
 
@@ -61,17 +66,25 @@ class Router:
     def refresh(self) -> None:
         """Read the plan; load a new challenger beside the champion before routing to it."""
         plan = self._plan_source(self._model)
+        current = self._challenger
         if plan is None:
             self._challenger = None
+            _retire(current)
             return
-        current = self._challenger
         if current is not None and current.plan.challenger == plan.challenger:
+            if current.mirror is not None and not current.mirror.alive and self._mirror_loader is not None:
+                log.warning("shadow process of v%s exited; starting a new one", plan.challenger)
+                _retire(current)
+                current = replace(current, mirror=self._mirror_loader(plan.challenger))
             self._challenger = replace(current, plan=plan)
             return
         try:
             served = self._loader(plan.challenger, CANARY)
-            shadow = self._loader(plan.challenger, SHADOW)
-            self._challenger = Challenger(plan, served, shadow)
+            if self._mirror_loader is not None:
+                self._challenger = Challenger(plan, served, mirror=self._mirror_loader(plan.challenger))
+            else:
+                self._challenger = Challenger(plan, served, self._loader(plan.challenger, SHADOW))
+            _retire(current)
             log.info(
                 "challenger v%s loaded: canary %.0f %%, mirror %.0f %%",
                 plan.challenger,
@@ -82,6 +95,12 @@ class Router:
             log.exception("loading challenger v%s failed", plan.challenger)
             error = f"challenger v{plan.challenger} could not be loaded: {exc}"
             self._challenger = Challenger(plan, None, None, error)
+            _retire(current)
+
+    def close(self) -> None:
+        """Stop routing; stop the challenger's shadow process, if any."""
+        current, self._challenger = self._challenger, None
+        _retire(current)
 
     def canary(self, key: str | None) -> Challenger | None:
         """The challenger when this request falls in the canary share, else None (champion answers)."""
@@ -97,3 +116,12 @@ class Router:
         if c is None or c.plan.mirror_share <= 0.0:
             return None
         return c if self._rng.random() < c.plan.mirror_share else None
+
+
+def _retire(challenger: Challenger | None) -> None:
+    """Stop a replaced challenger's shadow process (it flushes what it logged)."""
+    if challenger is not None and challenger.mirror is not None:
+        try:
+            challenger.mirror.close()
+        except Exception:
+            log.exception("stopping the shadow process of v%s failed", challenger.plan.challenger)

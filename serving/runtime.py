@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.db.feedback import FeedbackStore, label_index
+from lifecycle.runtimes.load import runtime_of
 from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
 from serving.batching import MicroBatcher
@@ -18,6 +19,7 @@ from serving.predictor import PredictInput, Prediction, Predictor
 from serving.rollout.store import RolloutStore
 from serving.routing import SHADOW, Router
 from serving.settings import ServingSettings
+from serving.shadow_process import ProcessMirror
 from serving.slot import ModelSlot
 
 log = logging.getLogger(__name__)
@@ -47,10 +49,20 @@ class ServingRuntime:
             session_factory(engine), max_queue=serving.log_queue_size, batch_size=serving.log_batch_size,
             flush_interval_s=serving.log_flush_interval_s, submit_timeout_s=serving.log_submit_timeout_s,
         )  # fmt: skip
+
+        def mirror_loader(version: str) -> ProcessMirror:
+            local, tags = slot.fetch(version)
+            runtime, precision = runtime_of(local, tags)
+            return ProcessMirror(
+                model=serving.model, version=version, files=local.model_paths, runtime=runtime,
+                inference_precision=precision, database_url=settings.database_url, nice=serving.shadow_nice,
+            )  # fmt: skip
+
         router = Router(
             serving.model,
             RolloutStore(session_factory(engine)).plan,
             lambda version, role: slot.load_other(version, role, threads=1 if role == SHADOW else None),
+            mirror_loader=mirror_loader if serving.shadow_isolation == "process" else None,
         )
         predictor = Predictor(
             slot, prediction_log, max_instances=serving.max_instances, metrics=serving_metrics(),
@@ -83,6 +95,8 @@ class ServingRuntime:
         self.slot.stop()
         if self.predictor.shadow is not None:
             self.predictor.shadow.close()
+        if self.predictor.router is not None:
+            self.predictor.router.close()
         self.log.close()
         self.engine.dispose()
 
@@ -122,5 +136,7 @@ class ServingRuntime:
             "error": challenger.error,
             "canary_weight": challenger.plan.canary_weight,
             "mirror_share": challenger.plan.mirror_share,
-            "shadow": shadow.stats() if shadow is not None else None,
+            "shadow": challenger.mirror.stats()
+            if challenger.mirror is not None
+            else (shadow.stats() if shadow is not None else None),
         }

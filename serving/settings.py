@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Le
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,5 +39,10 @@ class ServingSettings(BaseSettings):
     model calls take less than this; 0: always hop."""
     shadow_queue_size: Annotated[int, Ge(1)] = 1000
     """Mirrored requests waiting for the challenger; when full, more are dropped and counted."""
+    shadow_isolation: Literal["process", "thread"] = "process"
+    """Where mirrored requests run: a child process at ``SHADOW_NICE`` (shares no GIL with the request
+    path), or a thread of the serving process."""
+    shadow_nice: Annotated[int, Ge(0), Le(19)] = 19
+    """CPU priority (nice) of the shadow's child process: 19 gets only the CPU that serving leaves idle."""
     request_key_header: str = "X-Request-Key"
     """Header whose value routes a request stickily (stable hash) during a canary."""

@@ -18,6 +18,7 @@ import numpy as np
 from lifecycle.contract import ModelContract
 from lifecycle.db.types import utcnow
 from lifecycle.errors import LifecycleError
+from lifecycle.package import LocalVersion
 from lifecycle.runtimes.base import Runner
 from lifecycle.runtimes.load import load_version
 from registry.abc import ModelRegistry
@@ -122,6 +123,14 @@ class ModelSlot:
         contract = local.contract
         runner.run(np.zeros((1, contract.n_features), dtype=np.float32))  # warm up before taking traffic
         return Served(name, version, role, runner, contract, utcnow().isoformat())
+
+    def fetch(self, version: str) -> tuple[LocalVersion, dict[str, str]]:
+        """Download (verified) another version of the served model; its files and tags."""
+        target = self._registry.get_version(self.status.model, version)
+        local = self._registry.download(
+            target.name, target.version, self._cache_dir / target.name / target.version
+        )
+        return local, dict(target.tags)
 
     def load_other(self, version: str, role: str, threads: int | None = None) -> Served:
         """Load another version of the served model (a challenger) the same verified way."""

@@ -31,12 +31,13 @@ def load_runner(
     raise RuntimeUnavailableError(f"no runtime adapter for {runtime!r}")
 
 
+def runtime_of(local: LocalVersion, tags: dict[str, str]) -> tuple[str, str | None]:
+    """The runtime a registered version runs on, and its inference precision hint (from its tags)."""
+    default = "openvino" if local.format == "openvino" else "onnxruntime"
+    return tags.get("lifecycle.runtime", default), tags.get("lifecycle.inference_precision_hint")
+
+
 def load_version(local: LocalVersion, tags: dict[str, str], *, threads: int = 0) -> Runner:
     """Load a downloaded (and verified) registered version with the runtime its tags name."""
-    default = "openvino" if local.format == "openvino" else "onnxruntime"
-    return load_runner(
-        local.model_paths,
-        tags.get("lifecycle.runtime", default),
-        inference_precision=tags.get("lifecycle.inference_precision_hint"),
-        threads=threads,
-    )
+    runtime, precision = runtime_of(local, tags)
+    return load_runner(local.model_paths, runtime, inference_precision=precision, threads=threads)

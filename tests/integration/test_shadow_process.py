@@ -1,0 +1,125 @@
+"""Shadow mirroring in a child process, on SQLite and PostgreSQL: every mirrored request sent is run
+and logged by the child, with the challenger's own answers; what cannot be queued is dropped and
+counted, never waited for; a dead child is visible and restarted by the router."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, select
+
+from lifecycle.data import DataSplits
+from lifecycle.db import session_factory
+from lifecycle.db.schema import PredictionRow
+from lifecycle.package import ModelPackage
+from lifecycle.runtimes.onnxruntime import OrtRunner
+from serving.rollout.store import TrafficPlan
+from serving.routing import Router
+from serving.shadow_process import ProcessMirror, ShadowProcessError
+from serving.slot import Served
+
+
+def _mirror(tmp_path: Path, package: ModelPackage, engine: Engine) -> ProcessMirror:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(package.model_files["model.onnx"])
+    return ProcessMirror(
+        model="m", version="7", files={"model.onnx": model}, runtime="onnxruntime",
+        inference_precision=None, database_url=engine.url.render_as_string(hide_password=False),
+    )  # fmt: skip
+
+
+def _shadow_rows(engine: Engine) -> list[PredictionRow]:
+    with session_factory(engine)() as session:
+        return list(session.scalars(select(PredictionRow).where(PredictionRow.role == "shadow")))
+
+
+def test_mirrored_requests_are_run_and_logged_by_the_child(
+    tmp_path: Path, tabular_package: ModelPackage, tabular_data: DataSplits, migrated_engine: Engine
+) -> None:
+    mirror = _mirror(tmp_path, tabular_package, migrated_engine)
+    try:
+        x = tabular_data.x_test[:30].astype(np.float32)
+        for i in range(0, 30, 3):  # ten requests of three rows
+            assert mirror.offer(x[i : i + 3], [f"r{i}:{k}" for k in range(3)])
+        assert mirror.wait_idle(30), mirror.stats()
+        assert mirror.stats() == {"mirrored": 10, "failed": 0, "dropped": 0, "pending": 0}
+        assert mirror.precision == "fp32"
+    finally:
+        mirror.close()
+    assert not mirror.alive  # the child exits when its socket closes, after flushing its log
+    rows = {r.request_id: r for r in _shadow_rows(migrated_engine)}
+    assert len(rows) == 30
+    expected = OrtRunner(tmp_path / "model.onnx").run(x).argmax(axis=1)
+    for i in range(0, 30, 3):
+        for k in range(3):
+            row = rows[f"r{i}:{k}"]
+            assert (row.model_name, row.version, row.error, row.features) == ("m", "7", None, [])
+            assert row.predicted_class == int(expected[i + k]) and 0.5 <= (row.confidence or 0) <= 1
+
+
+def test_what_cannot_be_queued_is_dropped_and_counted_and_a_dead_child_shows(
+    tmp_path: Path, tabular_package: ModelPackage, tabular_data: DataSplits, migrated_engine: Engine
+) -> None:
+    mirror = _mirror(tmp_path, tabular_package, migrated_engine)
+    try:
+        huge = np.zeros((200_000, 30), dtype=np.float32)  # 24 MB: larger than any socket buffer
+        assert not mirror.offer(huge, ["big"])
+        assert mirror.offer(tabular_data.x_test[:1].astype(np.float32), ["small"])
+        assert mirror.wait_idle(30)
+        assert mirror.stats()["dropped"] == 1 and mirror.stats()["mirrored"] == 1
+        deadline = time.monotonic() + 10  # written within the log's flush interval
+        while not _shadow_rows(migrated_engine) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(mirror._process.pid, signal.SIGKILL)
+        mirror._process.wait(10)
+        assert not mirror.alive
+        assert not mirror.offer(tabular_data.x_test[:1].astype(np.float32), ["after"])  # never raises
+        assert mirror.stats()["dropped"] == 2
+    finally:
+        mirror.close()
+    assert [r.request_id for r in _shadow_rows(migrated_engine)] == ["small"]
+
+
+def test_a_model_the_child_cannot_load_is_a_clear_error(tmp_path: Path, migrated_engine: Engine) -> None:
+    broken = tmp_path / "model.onnx"
+    broken.write_bytes(b"not an onnx graph")
+    with pytest.raises(ShadowProcessError, match=r"shadow process for v3: \w+"):
+        ProcessMirror(
+            model="m", version="3", files={"model.onnx": broken}, runtime="onnxruntime",
+            inference_precision=None, database_url=migrated_engine.url.render_as_string(hide_password=False),
+        )  # fmt: skip
+
+
+def test_the_router_restarts_a_dead_shadow_process_and_stops_it_when_the_rollout_ends(
+    tmp_path: Path, tabular_package: ModelPackage, migrated_engine: Engine
+) -> None:
+    plan: dict[str, TrafficPlan | None] = {"now": TrafficPlan(1, "7", 0.0, 1.0)}
+    started: list[ProcessMirror] = []
+
+    def mirror_loader(version: str) -> ProcessMirror:
+        started.append(_mirror(tmp_path, tabular_package, migrated_engine))
+        return started[-1]
+
+    def loader(version: str, role: str) -> Served:
+        return Served("m", version, role, runner=None, contract=None, loaded_at="")  # type: ignore[arg-type]
+
+    router = Router("m", lambda _: plan["now"], loader, mirror_loader=mirror_loader, rng=random.Random(0))
+    router.refresh()
+    first = started[0]
+    assert router.mirror() is not None and router.mirror().mirror is first  # type: ignore[union-attr]
+    os.kill(first._process.pid, signal.SIGKILL)
+    first._process.wait(10)
+    router.refresh()
+    assert len(started) == 2 and started[1].alive and router.challenger.mirror is started[1]  # type: ignore[union-attr]
+    plan["now"] = None
+    router.refresh()
+    deadline = time.monotonic() + 10
+    while started[1].alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert router.challenger is None and not started[1].alive
