@@ -10,7 +10,7 @@
   ≥ 1.5×); BentoML's own batching (``/v1/predict_array``) for comparison;
 - bounded load for ``--soak`` seconds, then shutdown: requests answered == records logged.
 
-    .venv/bin/python -m benchmarks.serving [--rounds 3] [--seconds 8] [--soak 60]
+    .venv/bin/python -m benchmarks.serving [--example digits-teacher] [--rounds 3] [--seconds 8] [--soak 60]
 
 The load client shares the 2 cores with the servers; every system pays that equally.
 """
@@ -93,6 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--example", default="digits-teacher", help="the model served (digits-student: a tiny one)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=400, help="requests per concurrency-1 measurement")
     parser.add_argument("--seconds", type=float, default=8.0, help="per concurrency-32 measurement")
@@ -103,8 +106,8 @@ def main() -> None:
     try:
         settings = Settings(state_dir=state, registry=RegistrySettings(tracking_uri=mlflow.url))
         services = connect(settings)
-        console.print("training and registering digits-teacher …")
-        version = train_and_register(services.registry, "digits-teacher", alias="champion").version
+        console.print(f"training and registering {args.example} …")
+        version = train_and_register(services.registry, args.example, alias="champion").version
         local = services.registry.download(version.name, version.version, state / "model")
         x = local.splits().x_test[:1]
         row = {"instances": x.tolist()}
@@ -174,7 +177,7 @@ def main() -> None:
         raw_p50 = float(np.median(raw))
         med = {k: statistics.median(v) for k, v in c1.items()}
         rps = {k: statistics.median(v) for k, v in c32.items()}
-        table = Table(title="serving, digits-teacher v1 (ONNX Runtime), medians of interleaved rounds")
+        table = Table(title=f"serving, {args.example} v1 (ONNX Runtime), medians of interleaved rounds")
         for column in ("system", "p50 c1 (ms)", "over raw (ms)", "req/s c32", "errors c32"):
             table.add_column(column, justify="left" if column == "system" else "right")
         table.add_row("raw ORT in-process", f"{raw_p50:.3f}", "0", "–", "–")
