@@ -9,11 +9,10 @@ milliseconds at concurrency 1.
 
 Batches run on one dedicated thread, so the event loop keeps accepting and parsing requests (and
 answering health checks) while the runtime works, and a blocking call in the batch function (the
-prediction log's back-pressure) never blocks the loop. One exception: a batch expected to take less
-than ``inline_max_s`` (its rows × the measured time per row) that ``may_block`` says cannot block
-runs on the event loop itself. The hop to the thread and back cost ~0.5 ms per request at
-concurrency 1 on the 2-core machine this was measured on (ONNX Runtime call ~1 ms), a third of the
-whole request; for a tiny model it costs more than the model.
+prediction log's back-pressure) never blocks the loop. One exception: a lone request, when recent
+calls were fast (``inline_max_s``) and ``may_block`` says the call cannot block, runs on the event
+loop itself. The hop to the thread and back cost ~0.5 ms per request at concurrency 1 on the 2-core
+machine this was measured on (ONNX Runtime call ~1 ms), a third of the whole request.
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ class MicroBatcher(Generic[Item, Result]):
         self.max_rows = max_rows
         self._inline_max_s = inline_max_s
         self._may_block = may_block
-        self._row_s = float("inf")  # running average of a call's time per row; inline once it is known
+        self._call_s = float("inf")  # running average of a batch call; inline only once it is known
         self._queue: deque[_Pending[Item, Result]] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
@@ -108,13 +107,13 @@ class MicroBatcher(Generic[Item, Result]):
             self.stats.batches += 1
             self.stats.items += len(batch)
             self.stats.largest = max(self.stats.largest, len(batch))
-            items, rows = [p.item for p in batch], sum(p.rows for p in batch)
+            items = [p.item for p in batch]
             try:
-                if self._inline(rows):
+                if self._inline(batch):
                     self.stats.inline += 1
-                    results = self._timed_run(items, rows)
+                    results = self._timed_run(items)
                 else:
-                    results = await loop.run_in_executor(self._executor, self._timed_run, items, rows)
+                    results = await loop.run_in_executor(self._executor, self._timed_run, items)
                 if len(results) != len(batch):
                     raise RuntimeError(
                         f"batch function returned {len(results)} results for {len(batch)} items"
@@ -129,17 +128,21 @@ class MicroBatcher(Generic[Item, Result]):
                 else:
                     pending.future.set_result(result)
 
-    def _timed_run(self, items: list[Item], rows: int) -> Sequence[Result | BaseException]:
+    def _timed_run(self, items: list[Item]) -> Sequence[Result | BaseException]:
         start = time.perf_counter()
         try:
             return self._run(items)
         finally:
-            per_row = (time.perf_counter() - start) / max(rows, 1)
-            self._row_s = per_row if self._row_s == float("inf") else 0.9 * self._row_s + 0.1 * per_row
+            elapsed = time.perf_counter() - start
+            self._call_s = elapsed if self._call_s == float("inf") else 0.9 * self._call_s + 0.1 * elapsed
 
-    def _inline(self, rows: int) -> bool:
-        """Run on the event loop when the call is expected to be short and cannot block."""
-        return rows * self._row_s <= self._inline_max_s and not self._may_block(rows)
+    def _inline(self, batch: list[_Pending[Item, Result]]) -> bool:
+        return (
+            len(batch) == 1
+            and not self._queue
+            and self._call_s <= self._inline_max_s
+            and not self._may_block(batch[0].rows)
+        )
 
     def _take_live(self) -> list[_Pending[Item, Result]]:
         return self._take() if self._queue else []
