@@ -93,14 +93,20 @@ class Predictor:
         max_instances: int,
         metrics: ServingMetrics | None = None,
         router: Router | None = None,
-        shadow_queue: int = 1000,
+        shadow_queue: int | None = 1000,
     ) -> None:
+        """``shadow_queue``: the in-process mirror thread's queue; None when mirrored requests go to a
+        shadow process instead (the router's ``mirror_loader``), so no idle thread is started."""
         self.slot = slot
         self.log = log
         self.max_instances = max_instances
         self.metrics = metrics
         self.router = router
-        self.shadow = ShadowMirror(self._run_shadow, max_queue=shadow_queue) if router is not None else None
+        self.shadow = (
+            ShadowMirror(self._run_shadow, max_queue=shadow_queue)
+            if router is not None and shadow_queue is not None
+            else None
+        )
 
     def predict(
         self,

@@ -66,7 +66,8 @@ class ServingRuntime:
         )
         predictor = Predictor(
             slot, prediction_log, max_instances=serving.max_instances, metrics=serving_metrics(),
-            router=router, shadow_queue=serving.shadow_queue_size,
+            router=router,
+            shadow_queue=serving.shadow_queue_size if serving.shadow_isolation == "thread" else None,
         )  # fmt: skip
         batcher = MicroBatcher(
             predictor.predict_many, max_rows=serving.max_batch_size, inline_max_s=serving.inline_max_ms / 1e3,

@@ -38,7 +38,8 @@ class ServingSettings(BaseSettings):
     """A lone request runs on the event loop, skipping the hop to the batch thread (~0.5 ms), while
     model calls take less than this; 0: always hop."""
     shadow_queue_size: Annotated[int, Ge(1)] = 1000
-    """Mirrored requests waiting for the challenger; when full, more are dropped and counted."""
+    """Mirrored requests waiting for the challenger on the mirror thread (``SHADOW_ISOLATION=thread``;
+    a shadow process queues in its socket buffer); when full, more are dropped and counted."""
     shadow_isolation: Literal["process", "thread"] = "process"
     """Where mirrored requests run: a child process at ``SHADOW_NICE`` (shares no GIL with the request
     path), or a thread of the serving process."""
