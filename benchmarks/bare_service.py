@@ -5,7 +5,8 @@ checks, batching, metrics and the prediction log: the baselines for what those c
 - ``Bare``: BentoML as its documentation writes a service (a sync API, run on BentoML's thread pool;
   access log on).
 - ``BareTuned``: the same framework settings as ours (an async API that runs the model on the event
-  loop; access log off), so ours minus this is what routing, validation, metrics and logging cost.
+  loop; access log off; no tracing span while tracing samples nothing), so ours minus this is what
+  routing, validation, metrics and logging cost.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from lifecycle.runtimes.onnxruntime import OrtRunner
+from serving.tracing import untraced_when_sampling_off
 
 
 class Request(BaseModel):
@@ -44,6 +46,7 @@ class Bare:
     workers=1,
     traffic={"timeout": 30, "max_concurrency": 256},
     logging={"access": {"enabled": False}},
+    tracing=untraced_when_sampling_off(("/v1/predict",)),
 )
 class BareTuned:
     def __init__(self) -> None:

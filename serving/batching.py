@@ -133,8 +133,16 @@ class MicroBatcher(Generic[Item, Result]):
         try:
             return self._run(items)
         finally:
-            elapsed = time.perf_counter() - start
-            self._call_s = elapsed if self._call_s == float("inf") else 0.9 * self._call_s + 0.1 * elapsed
+            if len(items) == 1:  # the estimate is for lone calls: the only ones that may run inline
+                self._observe(time.perf_counter() - start)
+
+    def _observe(self, elapsed: float) -> None:
+        """Running average of a lone call. A sample counts at most twice the inline limit, so one
+        stall (a noisy neighbour, a GC pause) does not send the next dozen requests to the thread,
+        while a model that is really slow still lifts the average above the limit."""
+        if self._inline_max_s > 0:
+            elapsed = min(elapsed, 2 * self._inline_max_s)
+        self._call_s = elapsed if self._call_s == float("inf") else 0.9 * self._call_s + 0.1 * elapsed
 
     def _inline(self, batch: list[_Pending[Item, Result]]) -> bool:
         return (

@@ -190,6 +190,7 @@ def test_batched_array_api_validates_each_request_before_batching(
     client = served[0]
     response = client.post("/v1/predict_array", json={"x": tabular_data.x_test[:4].tolist()})
     assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
     probs = response.json()
     assert len(probs) == 4 and all(abs(sum(p) - 1) < 1e-5 for p in probs)
     for bad, message in (
@@ -201,6 +202,18 @@ def test_batched_array_api_validates_each_request_before_batching(
         )
         assert rejected.status_code == 400 and message in rejected.text
     assert client.post("/v1/predict_array", json={"x": [ROW]}).status_code == 200
+
+
+def test_predict_routes_skip_tracing_while_it_samples_nothing(
+    served: tuple[TestClient, MlflowModelRegistry, str, Path],
+) -> None:
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    assert not BentoMLContainer.tracing.sample_rate.get()  # BentoML's default: tracing off
+    excluded = BentoMLContainer.tracing_excluded_urls.get()  # what the app's middleware was built with
+    base = str(served[0].base_url)
+    assert excluded.url_disabled(f"{base}/v1/predict") and excluded.url_disabled(f"{base}/v1/predict_array")
+    assert not excluded.url_disabled(f"{base}/v1/feedback")
 
 
 def _json(body: object) -> bytes:

@@ -170,6 +170,53 @@ def test_lone_fast_calls_run_inline_unless_they_may_block() -> None:
     assert run.threads[2] != threading.main_thread().name
 
 
+def test_one_stall_does_not_push_lone_requests_off_the_loop_but_a_slow_model_does() -> None:
+    run = Recorder()
+
+    async def main() -> None:
+        batcher = MicroBatcher(run, max_rows=8, inline_max_s=0.02, may_block=lambda rows: False)
+        for i in range(3):
+            await batcher.submit(i, rows=1)
+        run.delay_s = 0.5  # one stall, 25× the limit
+        await batcher.submit(10, rows=1)
+        run.delay_s = 0.0
+        inline_before = batcher.stats.inline
+        await batcher.submit(11, rows=1)
+        assert batcher.stats.inline == inline_before + 1  # the stall counted as at most 2× the limit
+        run.delay_s = 0.06  # the model is really slow now: 3× the limit
+        for i in range(12):
+            await batcher.submit(20 + i, rows=1)
+        run.delay_s = 0.0
+        inline_before = batcher.stats.inline
+        await batcher.submit(40, rows=1)
+        assert batcher.stats.inline == inline_before  # the average rose above the limit: thread
+
+    asyncio.run(main())
+
+
+def test_batches_do_not_count_towards_the_lone_call_estimate() -> None:
+    run = Recorder()
+
+    async def main() -> None:
+        batcher = MicroBatcher(run, max_rows=8, inline_max_s=0.05, may_block=lambda rows: True)
+        await batcher.submit(1, rows=1)
+        estimate = batcher._call_s
+        run.release.clear()
+        first = asyncio.ensure_future(batcher.submit(2, rows=1))
+        await asyncio.sleep(0.02)
+        rest = [asyncio.ensure_future(batcher.submit(i, rows=1)) for i in range(3, 6)]
+        await asyncio.sleep(0.02)
+        run.delay_s = 0.2
+        run.release.set()
+        await asyncio.gather(first, *rest)
+        assert run.batches == [[1], [2], [3, 4, 5]]
+        lone = batcher._call_s  # after [2]: held ~0.02 s, then slept 0.2 s (the delay was set first)
+        assert lone > estimate
+        assert batcher.stats.largest == 3 and lone == pytest.approx(0.9 * estimate + 0.1 * 0.1)
+
+    asyncio.run(main())
+
+
 def test_max_rows_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_rows"):
         MicroBatcher(Recorder(), max_rows=0)
