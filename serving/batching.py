@@ -18,6 +18,7 @@ machine this was measured on (ONNX Runtime call ~1 ms), a third of the whole req
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -27,6 +28,9 @@ from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+LONE_WINDOW = 15
+"""Lone calls whose median decides whether the next lone request may run on the event loop."""
 
 BatchFunction = Callable[[Sequence[Item]], Sequence["Result | BaseException"]]
 
@@ -69,7 +73,8 @@ class MicroBatcher(Generic[Item, Result]):
         self.max_rows = max_rows
         self._inline_max_s = inline_max_s
         self._may_block = may_block
-        self._call_s = float("inf")  # running average of a batch call; inline only once it is known
+        self._lone_s: deque[float] = deque(maxlen=LONE_WINDOW)  # recent lone calls; none: unknown
+        self._call_s = float("inf")  # their median; inline only once it is known
         self._queue: deque[_Pending[Item, Result]] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
@@ -137,12 +142,13 @@ class MicroBatcher(Generic[Item, Result]):
                 self._observe(time.perf_counter() - start)
 
     def _observe(self, elapsed: float) -> None:
-        """Running average of a lone call. A sample counts at most twice the inline limit, so one
-        stall (a noisy neighbour, a GC pause) does not send the next dozen requests to the thread,
-        while a model that is really slow still lifts the average above the limit."""
-        if self._inline_max_s > 0:
-            elapsed = min(elapsed, 2 * self._inline_max_s)
-        self._call_s = elapsed if self._call_s == float("inf") else 0.9 * self._call_s + 0.1 * elapsed
+        """The median of the last ``LONE_WINDOW`` lone calls: stalls (a noisy neighbour, a GC
+        pause) move it only once they are most of the window, so they do not send the following
+        requests through the thread hop, while a model that is really slow lifts it above the limit
+        within a few calls. (A capped running average was tried first: on a 2-core VM a few stalls
+        lifted it over the limit, and a third of the lone requests to a 1 ms model took the hop.)"""
+        self._lone_s.append(elapsed)
+        self._call_s = statistics.median(self._lone_s)
 
     def _inline(self, batch: list[_Pending[Item, Result]]) -> bool:
         return (

@@ -2,7 +2,8 @@
 
 The only module that defines a BentoML service (``serving.tracing`` reads BentoML's configuration).
 Settings come from ``LIFECYCLE_*`` environment variables when the worker builds the service
-instance (never at import).
+instance (never at import). ``POST /v1/predict`` is a lean route mounted into it
+(``serving.predict_route``); feedback and the batched array API are BentoML APIs.
 """
 
 from __future__ import annotations
@@ -20,20 +21,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from lifecycle.contract import ContractViolationError
 from lifecycle.settings import Settings
 from serving.guard import RequestGuard
+from serving.predict_route import ACTIVE
+from serving.predict_route import api as predict_api
 from serving.prediction_log import LogOverloadedError
-from serving.predictor import PredictInput, Prediction
 from serving.runtime import ServingRuntime
 from serving.settings import ServingSettings
 from serving.slot import ModelNotReadyError
 from serving.tracing import untraced_when_sampling_off
-
-
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    instances: list[list[float]] = Field(min_length=1, description="Rows of features, [n, n_features].")
-    request_id: str | None = Field(default=None, max_length=64, pattern=r"^[\w\-.:]+$")
-    return_probabilities: bool = False
 
 
 class FeedbackRequest(BaseModel):
@@ -53,13 +47,11 @@ class FeedbackAck(BaseModel):
 
 admin = FastAPI(title="lifecycle serving admin")
 
-# The worker's runtime, so that the array API can validate each request against the served contract
-# *before* adaptive batching merges requests (one bad request must not fail a whole batch).
-_ACTIVE: dict[str, ServingRuntime] = {}
 
-
+# The array API validates each request against the served contract *before* adaptive batching
+# merges requests (one bad request must not fail a whole batch).
 def _validate_rows(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    runtime = _ACTIVE.get("runtime")
+    runtime = ACTIVE.get("runtime")
     if runtime is None or not runtime.slot.ready:
         return x  # the API answers 503
     return runtime.slot.current().contract.validate_input(x, max_rows=runtime.serving.max_instances)
@@ -79,30 +71,12 @@ Probabilities = Annotated[np.ndarray, ContentType("application/json")]
     metrics={"enabled": True},
     logging={"access": {"enabled": False}},
 )
+@bentoml.asgi_app(predict_api, path="/v1")
 @bentoml.asgi_app(admin, path="/admin")
 class Classifier:
     def __init__(self) -> None:
         self.runtime = ServingRuntime.from_settings(Settings(), ServingSettings())
-        _ACTIVE["runtime"] = self.runtime
-
-    @bentoml.api(route="/v1/predict")
-    async def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Prediction:
-        """Classify rows; answers with class, label, confidence, and the model version that answered
-        (``role`` is ``canary`` when a rollout's challenger did). An ``X-Request-Key`` header makes
-        canary routing sticky for that key. Concurrent requests are batched adaptively: a request
-        that finds the model idle runs at once; those arriving meanwhile run together next."""
-        key = ctx.request.headers.get(self.runtime.serving.request_key_header)
-        job = PredictInput(request.instances, request.request_id, key, request.return_probabilities)
-        try:
-            result = await self.runtime.batcher.submit(job, rows=len(request.instances))
-        except ContractViolationError as exc:
-            self._count("400")
-            raise InvalidArgument(str(exc)) from exc
-        except (ModelNotReadyError, LogOverloadedError) as exc:
-            self._count("503")
-            raise ServiceUnavailable(str(exc)) from exc
-        self._count("200")
-        return result
+        ACTIVE["runtime"] = self.runtime
 
     @bentoml.api(route="/v1/feedback")
     def feedback(self, request: FeedbackRequest, /, ctx: bentoml.Context) -> FeedbackAck:
@@ -129,12 +103,6 @@ class Classifier:
         except (ModelNotReadyError, LogOverloadedError) as exc:
             raise ServiceUnavailable(str(exc)) from exc
 
-    def _count(self, status: str) -> None:
-        metrics = self.runtime.predictor.metrics
-        if metrics is not None:
-            s = self.runtime.slot.status
-            metrics.requests.labels(s.model, s.version or "none", "champion", status).inc()
-
     def __is_ready__(self) -> bool:
         """``/readyz`` answers 200 only once a model version is loaded."""
         return self.runtime.slot.ready
@@ -146,6 +114,7 @@ class Classifier:
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
+        ACTIVE.pop("runtime", None)
         self.runtime.close()
 
 

@@ -74,8 +74,10 @@ def test_predict_contract(
     assert len(body["classes"]) == 3 and set(body["labels"]) <= {"malignant", "benign"}
     assert all(0.5 <= c <= 1 for c in body["confidences"])
     assert [round(sum(p), 5) for p in body["probabilities"]] == [1.0, 1.0, 1.0]
-    schema = client.get("/schema.json")
-    assert schema.status_code == 200 and "/v1/predict" in schema.text
+    docs = client.get("/docs.json").json()["paths"]["/v1/predict"]["post"]  # BentoML's OpenAPI document
+    body_schema = docs["requestBody"]["content"]["application/json"]["schema"]
+    assert body_schema["required"] == ["instances"] and body_schema["additionalProperties"] is False
+    assert docs["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Prediction")
 
 
 ROW = [1.0] * 30
