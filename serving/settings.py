@@ -34,9 +34,10 @@ class ServingSettings(BaseSettings):
     max_batch_size: Annotated[int, Ge(1)] = 32
     """Most rows in one adaptive batch of the JSON predict API (concurrent requests run as one model
     call; a request that finds the model idle never waits). 1 turns batching off."""
-    inline_max_ms: Annotated[float, Ge(0)] = 2.0
+    inline_max_ms: Annotated[float, Ge(0)] = 5.0
     """A lone request runs on the event loop, skipping the hop to the batch thread (~0.5 ms), while
-    model calls take less than this; 0: always hop."""
+    the median of the last 15 lone model calls is under this; 0: always hop. Only a request that
+    finds nothing else queued runs inline, so the loop is held that long only when it is idle."""
     shadow_queue_size: Annotated[int, Ge(1)] = 1000
     """Mirrored requests waiting for the challenger on the mirror thread (``SHADOW_ISOLATION=thread``;
     a shadow process queues in its socket buffer); when full, more are dropped and counted."""
