@@ -84,6 +84,18 @@ class MicroBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         pending: _Pending[Item, Result] = _Pending(item, rows, loop.create_future())
         self._queue.append(pending)
+        if self._worker is None and len(self._queue) == 1:
+            # The batcher is idle. Yield once, so that requests which arrived together reach the
+            # queue behind this one (they then start the batch worker); if none did, run this one
+            # here, in its own task: no batch task, and one loop turn fewer than through it.
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                pending.future.cancel()  # the worker skips it
+                raise
+            if self._worker is None and len(self._queue) == 1 and self._lone_may_run_inline(rows):
+                self._queue.popleft()
+                return self._run_inline(item)
         if self._worker is None:
             self._worker = loop.create_task(self._drain())
         return await pending.future
@@ -151,12 +163,24 @@ class MicroBatcher(Generic[Item, Result]):
         self._call_s = statistics.median(self._lone_s)
 
     def _inline(self, batch: list[_Pending[Item, Result]]) -> bool:
-        return (
-            len(batch) == 1
-            and not self._queue
-            and self._call_s <= self._inline_max_s
-            and not self._may_block(batch[0].rows)
-        )
+        return len(batch) == 1 and not self._queue and self._lone_may_run_inline(batch[0].rows)
+
+    def _lone_may_run_inline(self, rows: int) -> bool:
+        """Whether a lone request (nothing else queued) may run on the event loop."""
+        return self._call_s <= self._inline_max_s and not self._may_block(rows)
+
+    def _run_inline(self, item: Item) -> Result:
+        """A lone request that found the batcher idle, answered in its caller's task."""
+        self.stats.batches += 1
+        self.stats.inline += 1
+        self.stats.items += 1
+        self.stats.largest = max(self.stats.largest, 1)
+        results = self._timed_run([item])
+        if len(results) != 1:
+            raise RuntimeError(f"batch function returned {len(results)} results for 1 item")
+        if isinstance(results[0], BaseException):
+            raise results[0]
+        return results[0]
 
     def _take_live(self) -> list[_Pending[Item, Result]]:
         return self._take() if self._queue else []

@@ -33,15 +33,19 @@ class RequestGuard:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        content_type, declared = b"", None
+        for name, value in scope["headers"]:  # ASGI servers give header names in lower case
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                declared = value.decode("latin-1")
         if scope["path"].startswith(self.json_routes):
-            media = headers.get("content-type", "").split(";")[0].strip().lower()
+            media = content_type.decode("latin-1").split(";")[0].strip().lower()
             if media != "application/json":
                 await _error(
                     send, 415, f"content type {media or '(none)'} is not accepted; send application/json"
                 )
                 return
-        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await _error(send, 413, f"body of {declared} bytes exceeds the limit of {self.max_body_bytes}")
             return

@@ -1,19 +1,26 @@
 """The prediction log: every served prediction is written to SQL asynchronously, in batches (one
-transaction per flush interval or per full batch), with bounded memory. ``submit`` applies back-pressure (waits for room) and, past its timeout, raises
-``LogOverloadedError`` so the caller answers 503 — an accepted record is never dropped. ``close``
-flushes everything that was accepted."""
+transaction per flush interval or per full batch), with bounded memory (counted in records).
+``submit`` applies back-pressure (waits for room) and, past its timeout, raises ``LogOverloadedError``
+so the caller answers 503 — an accepted record is never dropped. ``close`` flushes everything that
+was accepted.
+
+The request path hands over what one model call answered as a :class:`RecordBatch` of arrays; the
+writer thread turns it into rows. (Building a record object and a feature list per row cost the
+request path more than the rest of the log.)"""
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +50,51 @@ class PredictionRecord:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class RecordBatch:
+    """The rows of one model call: row ``i`` is ``request_ids[i]``, ``features[i]`` (not stored when
+    None: a mirrored row's input is the champion's row with the same id), ``classes[i]`` and
+    ``confidences[i]`` (None when the call failed). The arrays are not copied: they must not change."""
+
+    request_ids: Sequence[str]
+    ts: datetime
+    model_name: str
+    version: str
+    role: str
+    features: NDArray[np.float32] | None
+    classes: Sequence[int] | None
+    confidences: Sequence[float] | None
+    latency_ms: float
+    """Per row: the call's time divided by its rows."""
+    error: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
+
+    def rows(self) -> list[dict[str, object]]:
+        n = len(self.request_ids)
+        # rows stay arrays: the engine's JSON serialiser writes them (lifecycle.db.engine.json_dumps)
+        features = list(np.ascontiguousarray(self.features)) if self.features is not None else [[]] * n
+        classes = self.classes if self.classes is not None else [None] * n
+        confidences = self.confidences if self.confidences is not None else [None] * n
+        return [
+            {
+                "request_id": self.request_ids[i], "ts": self.ts, "model_name": self.model_name,
+                "version": self.version, "role": self.role, "features": features[i],
+                "predicted_class": classes[i], "confidence": confidences[i],
+                "latency_ms": self.latency_ms, "error": self.error,
+            }
+            for i in range(n)
+        ]  # fmt: skip
+
+
+Chunk = RecordBatch | tuple[PredictionRecord, ...]
+
+
+def _rows(chunk: Chunk) -> list[dict[str, object]]:
+    return chunk.rows() if isinstance(chunk, RecordBatch) else [record.__dict__ for record in chunk]
+
+
 class PredictionLog:
     def __init__(
         self,
@@ -54,7 +106,9 @@ class PredictionLog:
         submit_timeout_s: float = 2.0,
     ) -> None:
         self._sessions = sessions
-        self._queue: queue.Queue[PredictionRecord] = queue.Queue(maxsize=max_queue)
+        self._max_queue = max_queue
+        self._chunks: deque[Chunk] = deque()
+        self._pending = 0  # records in _chunks
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._submit_timeout_s = submit_timeout_s
@@ -68,32 +122,43 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def submit(self, records: Sequence[PredictionRecord]) -> None:
-        """Accept ``records`` or raise ``LogOverloadedError`` (nothing of a rejected call is kept)."""
+    def submit(self, records: RecordBatch | Sequence[PredictionRecord]) -> None:
+        """Accept ``records`` or raise ``LogOverloadedError``: all of them or none (no request's
+        records are split or interleaved with another's)."""
+        chunk: Chunk = records if isinstance(records, RecordBatch) else tuple(records)
+        n = len(chunk)
         deadline = time.monotonic() + self._submit_timeout_s
-        with self._lock:  # all-or-nothing per request: no other request interleaves its records
-            if self._stop.is_set():
-                raise LogOverloadedError("the prediction log is shutting down")
-            while self._queue.maxsize - self._queue.qsize() < len(records):
-                if time.monotonic() >= deadline:
-                    self.rejected += len(records)
+        while True:
+            with self._lock:
+                if self._stop.is_set():
+                    raise LogOverloadedError("the prediction log is shutting down")
+                if self._max_queue - self._pending >= n:
+                    self._chunks.append(chunk)
+                    self._pending += n
+                    self.accepted += n
+                    full = self._pending >= self._batch_size
+                    break
+                if n > self._max_queue:
+                    self.rejected += n
                     raise LogOverloadedError(
-                        f"prediction log queue full ({self._queue.maxsize} records) for {self._submit_timeout_s:.1f} s"
+                        f"{n} records exceed the prediction log queue ({self._max_queue})"
                     )
-                time.sleep(0.005)
-            for record in records:
-                self._queue.put_nowait(record)
-            self.accepted += len(records)
-        if self._queue.qsize() >= self._batch_size:
+                if time.monotonic() >= deadline:
+                    self.rejected += n
+                    raise LogOverloadedError(
+                        f"prediction log queue full ({self._max_queue} records) for {self._submit_timeout_s:.1f} s"
+                    )
+            time.sleep(0.005)  # back-pressure: wait for the writer to make room
+        if full:
             self._wake.set()  # a full batch is waiting: write it now, not at the next interval
 
     def has_room(self, records: int) -> bool:
         """Whether ``records`` more would be accepted now without waiting."""
-        return self._queue.maxsize - self._queue.qsize() >= records
+        return self._max_queue - self._pending >= records
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        return self._pending
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Stop accepting, write everything accepted, and stop the writer."""
@@ -120,30 +185,31 @@ class PredictionLog:
             if stopping:
                 return
 
-    def _take_batch(self) -> list[PredictionRecord]:
-        batch: list[PredictionRecord] = []
-        while len(batch) < self._batch_size:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch
+    def _take_batch(self) -> list[dict[str, object]]:
+        chunks: list[Chunk] = []
+        taken = 0
+        with self._lock:
+            while self._chunks and taken < self._batch_size:
+                chunk = self._chunks.popleft()
+                chunks.append(chunk)
+                taken += len(chunk)
+            self._pending -= taken
+        return [row for chunk in chunks for row in _rows(chunk)]
 
-    def _write(self, batch: list[PredictionRecord]) -> None:
-        rows = [record.__dict__ for record in batch]
+    def _write(self, rows: list[dict[str, object]]) -> None:
         delay = 0.1
         while True:
             try:
                 with self._sessions.begin() as session:
                     # Core insert of plain rows (executemany), not the ORM bulk path
                     session.connection().execute(insert(PREDICTIONS), rows)
-                self.written += len(batch)
+                self.written += len(rows)
                 return
             except Exception:
                 # keep the records: retry with back-off until the database answers again
                 self.write_failures += 1
                 log.exception(
-                    "prediction log write of %d records failed; retrying in %.1f s", len(batch), delay
+                    "prediction log write of %d records failed; retrying in %.1f s", len(rows), delay
                 )
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)

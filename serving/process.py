@@ -20,6 +20,9 @@ class ServingProcess:
         self.serving = serving
         env = child_env(settings, ("LIFECYCLE_SERVING_", serving))
         env["BENTOML_DO_NOT_TRACK"] = "true"
+        # `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir when it starts: two services
+        # sharing a home (the default ~/bentoml) wipe each other's metrics files. One home per port.
+        env["BENTOML_HOME"] = str(settings.state_path / "bentoml" / f"serving-{serving.port}")
         command = [
             sys.executable, "-m", "bentoml", "serve", "serving.service:Classifier",
             "--host", serving.host, "--port", str(serving.port),

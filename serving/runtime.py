@@ -64,8 +64,10 @@ class ServingRuntime:
             lambda version, role: slot.load_other(version, role, threads=1 if role == SHADOW else None),
             mirror_loader=mirror_loader if serving.shadow_isolation == "process" else None,
         )
+        metrics = serving_metrics()
+        metrics.start_flusher(serving.metrics_flush_interval_s)
         predictor = Predictor(
-            slot, prediction_log, max_instances=serving.max_instances, metrics=serving_metrics(),
+            slot, prediction_log, max_instances=serving.max_instances, metrics=metrics,
             router=router,
             shadow_queue=serving.shadow_queue_size if serving.shadow_isolation == "thread" else None,
         )  # fmt: skip
@@ -99,6 +101,8 @@ class ServingRuntime:
         if self.predictor.router is not None:
             self.predictor.router.close()
         self.log.close()
+        if self.predictor.metrics is not None:
+            self.predictor.metrics.flush()
         self.engine.dispose()
 
     def status(self) -> dict[str, object]:

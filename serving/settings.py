@@ -38,6 +38,9 @@ class ServingSettings(BaseSettings):
     """A lone request runs on the event loop, skipping the hop to the batch thread (~0.5 ms), while
     the median of the last 15 lone model calls is under this; 0: always hop. Only a request that
     finds nothing else queued runs inline, so the loop is held that long only when it is idle."""
+    metrics_flush_interval_s: Annotated[float, Gt(0)] = 1.0
+    """How often a model call's queued observations (rows, latency, confidence) are written to the
+    Prometheus series; the request counter is written at once."""
     shadow_queue_size: Annotated[int, Ge(1)] = 1000
     """Mirrored requests waiting for the challenger on the mirror thread (``SHADOW_ISOLATION=thread``;
     a shadow process queues in its socket buffer); when full, more are dropped and counted."""

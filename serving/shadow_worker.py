@@ -23,8 +23,8 @@ from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.types import utcnow
 from lifecycle.runtimes.load import load_runner
 from serving.metrics import serving_metrics
-from serving.prediction_log import LogOverloadedError, PredictionLog, PredictionRecord
-from serving.predictor import softmax
+from serving.prediction_log import LogOverloadedError, PredictionLog, RecordBatch
+from serving.predictor import Answer
 from serving.routing import SHADOW
 from serving.shadow_process import FRAME
 
@@ -65,28 +65,25 @@ def main() -> int:
             ids = [i for _, request_ids in batch for i in request_ids]
             start = time.perf_counter()
             try:
-                probs = softmax(runner.run(x))
+                answer: Answer | None = Answer.of(runner.run(x))
                 error = None
             except Exception as exc:
-                probs, error = None, repr(exc)
+                answer, error = None, repr(exc)
             latency_s = time.perf_counter() - start
             now = utcnow()
             try:
                 prediction_log.submit(
-                [
-                    PredictionRecord(
-                        request_id=request_id, ts=now, model_name=model, version=version, role=SHADOW,
-                        features=[], predicted_class=None if probs is None else int(probs[i].argmax()),
-                        confidence=None if probs is None else float(probs[i].max()),
-                        latency_ms=latency_s * 1e3 / len(x), error=error,
+                    RecordBatch(
+                        ids, now, model, version, SHADOW, None,
+                        None if answer is None else answer.classes,
+                        None if answer is None else answer.confidences,
+                        latency_s * 1e3 / len(x), error,
                     )
-                    for i, request_id in enumerate(ids)
-                ]
-            )  # fmt: skip
+                )  # fmt: skip
             except LogOverloadedError:  # the database is not keeping up: these mirrored rows are lost
                 error = error or "prediction log overloaded"
             counts["failed" if error else "mirrored"] += len(batch)
-            if probs is not None:
+            if answer is not None:
                 metrics.rows.labels(*labels).inc(len(x))
                 metrics.latency.labels(*labels).observe(latency_s)
             with contextlib.suppress(OSError):  # the parent reads these when asked; never wait for it

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,10 +27,20 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(parsed, echo=echo, json_serializer=json_dumps, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    return create_engine(parsed, echo=echo, json_serializer=json_dumps, pool_pre_ping=True)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON columns: a numpy array (the prediction log's feature rows) is written by orjson, in its
+    shortest exact form (a float32 ``0.1`` is ``0.1``, not ``0.10000000149011612``) and ~50x faster
+    than ``json``; json.dumps, the SQLAlchemy default, cost the log writer ~55 µs of GIL time per
+    64-feature row, taken from the request path. Every other value goes to ``json.dumps`` as before."""
+    if isinstance(value, np.ndarray):
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return json.dumps(value)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
 from lifecycle.db import session_factory
 from lifecycle.db.schema import PredictionRow
 from lifecycle.db.types import utcnow
-from serving.prediction_log import LogOverloadedError, PredictionLog, PredictionRecord
+from serving.prediction_log import LogOverloadedError, PredictionLog, PredictionRecord, RecordBatch
 
 
 @pytest.fixture
@@ -79,3 +80,32 @@ def test_write_failures_are_retried_until_the_database_answers(engine: Engine) -
     log.submit([record(1), record(2)])
     log.close()
     assert log.write_failures == 2 and log.written == 2 == count(engine)
+
+
+def test_a_model_calls_rows_are_kept_exactly_as_float32_and_too_many_are_refused_at_once(
+    engine: Engine,
+) -> None:
+    sessions = session_factory(engine)
+    log = PredictionLog(sessions, max_queue=100, flush_interval_s=0.05, submit_timeout_s=30)
+    x = np.random.default_rng(1).standard_normal((3, 5)).astype(np.float32) * 1e3
+    log.submit(
+        RecordBatch(["a:0", "a:1", "a:2"], utcnow(), "m", "1", "champion", x, [2, 0, 1], [0.5, 0.9, 0.7], 0.4)
+    )
+    log.submit(RecordBatch(["s"], utcnow(), "m", "2", "shadow", None, None, None, 1.0, "RuntimeError('x')"))
+    with pytest.raises(LogOverloadedError, match="exceed"):  # never fits: no 30 s wait for room
+        log.submit(
+            RecordBatch([f"b{i}" for i in range(101)], utcnow(), "m", "1", "champion", None, None, None, 0.0)
+        )
+    log.close()
+    assert log.written == 4 and log.rejected == 101
+    with sessions() as session:
+        rows = {r.request_id: r for r in session.scalars(select(PredictionRow))}
+    stored = np.array([rows[f"a:{i}"].features for i in range(3)], dtype=np.float32)
+    assert np.array_equal(stored, x)  # the shortest text that reads back as the same float32
+    assert [rows[f"a:{i}"].predicted_class for i in range(3)] == [2, 0, 1]
+    assert rows["a:1"].confidence == 0.9 and rows["a:1"].latency_ms == 0.4
+    assert (
+        rows["s"].features == []
+        and rows["s"].predicted_class is None
+        and rows["s"].error == "RuntimeError('x')"
+    )

@@ -109,6 +109,15 @@ def test_two_serving_replicas_follow_one_plan_and_their_logs_add_up(
             thread.start()
         for thread in threads:
             thread.join(120)
+        # one 400 on replica 0 only: each replica's /metrics reports its own process (BentoML empties
+        # a metrics directory shared through a common BENTOML_HOME when the next service starts)
+        assert (
+            httpx.post(f"{replicas[0].url}/v1/predict", json={"instances": []}, timeout=10).status_code == 400
+        )
+        for i, replica in enumerate(replicas):
+            text = httpx.get(f"{replica.url}/metrics", timeout=10).text
+            assert "lifecycle_requests_total" in text, i
+            assert ('status="400"' in text) == (i == 0), f"replica {i} reports another replica's metrics"
     finally:
         for replica in replicas:
             replica.stop()  # flushes each replica's prediction log

@@ -170,6 +170,48 @@ def test_lone_fast_calls_run_inline_unless_they_may_block() -> None:
     assert run.threads[2] != threading.main_thread().name
 
 
+def test_an_inline_request_runs_in_its_own_task_and_requests_arriving_together_still_batch() -> None:
+    tasks: list[asyncio.Task[object] | None] = []
+
+    def run(items: Sequence[int]) -> list[int]:
+        try:
+            tasks.append(asyncio.current_task())
+        except RuntimeError:  # on the batch thread: no running loop
+            tasks.append(None)
+        return [i * 10 for i in items]
+
+    async def main() -> None:
+        batcher = MicroBatcher(run, max_rows=8, inline_max_s=1.0, may_block=lambda rows: False)
+        await batcher.submit(1, rows=1)  # speed unknown: batch thread
+        caller = asyncio.create_task(batcher.submit(2, rows=1))
+        assert await caller == 20
+        assert tasks[-1] is caller  # no batch task in between
+        # requests that arrive in the same loop turn (a burst read from several connections) all
+        # reach the queue before the first one decides to run alone: one batch, not 5 inline calls
+        inline_before = batcher.stats.inline
+        assert await asyncio.gather(*(batcher.submit(i, rows=1) for i in range(5))) == [0, 10, 20, 30, 40]
+        assert batcher.stats.inline == inline_before and batcher.stats.largest == 5
+
+    asyncio.run(main())
+
+
+def test_a_caller_cancelled_while_deciding_to_run_alone_is_skipped() -> None:
+    run = Recorder()
+
+    async def main() -> None:
+        batcher = MicroBatcher(run, max_rows=8, inline_max_s=1.0, may_block=lambda rows: False)
+        await batcher.submit(1, rows=1)
+        doomed = asyncio.create_task(batcher.submit(2, rows=1))
+        await asyncio.sleep(0)  # it has queued and yielded once
+        doomed.cancel()
+        assert await batcher.submit(3, rows=1) == 30
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+
+    asyncio.run(main())
+    assert [2] not in run.batches and run.batches[-1] == [3]
+
+
 def test_one_stall_does_not_push_lone_requests_off_the_loop_but_a_slow_model_does() -> None:
     run = Recorder()
 
