@@ -7,6 +7,8 @@ evaluate it. Serving validates requests against the contract before any runtime 
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,10 @@ from numpy.typing import NDArray
 from lifecycle.errors import LifecycleError
 
 SUPPORTED_DTYPES = ("float32",)
+
+# validate_input reports values that overflow float32 as a contract violation; numpy's warning about
+# the same cast would only add noise to the log (np.errstate per call costs more than the cast)
+warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning, __name__)
 
 
 class ContractViolationError(LifecycleError, ValueError):
@@ -74,9 +80,12 @@ class ModelContract:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    def validate_input(self, x: NDArray[Any], *, max_rows: int | None = None) -> NDArray[np.float32]:
+    def validate_input(self, x: object, *, max_rows: int | None = None) -> NDArray[np.float32]:
         """Return ``x`` as a float32 ``[n, n_features]`` array, or raise naming what is wrong."""
-        arr = np.asarray(x)
+        try:
+            arr = np.asarray(x)
+        except ValueError as exc:  # nested lists of different lengths
+            raise ContractViolationError("input rows are not all the same length") from exc
         if arr.dtype.kind not in "biuf":
             raise ContractViolationError(f"input dtype {arr.dtype} is not numeric")
         if arr.ndim != 2 or arr.shape[1] != self.n_features:
@@ -87,12 +96,14 @@ class ModelContract:
             raise ContractViolationError("input has no rows")
         if max_rows is not None and arr.shape[0] > max_rows:
             raise ContractViolationError(f"input has {arr.shape[0]} rows; the maximum is {max_rows}")
-        out = arr.astype(np.float32, copy=False)
+        out = arr.astype(np.float32, copy=False)  # beyond float32's range becomes inf: reported below
         # one reduction: a float64 sum of float32 values is finite exactly when every value is
-        if not np.isfinite(out.sum(dtype=np.float64)):
-            bad = np.argwhere(~np.isfinite(out))[0]
+        if not math.isfinite(out.sum(dtype=np.float64)):
+            row, column = np.argwhere(~np.isfinite(out))[0]
+            value = arr[row, column]
+            beyond = f": {value} is beyond the float32 range" if np.isfinite(value) else ""
             raise ContractViolationError(
-                f"input contains NaN or infinity (first at row {bad[0]}, column {bad[1]})"
+                f"input contains NaN or infinity{beyond} (first at row {row}, column {column})"
             )
         return out
 

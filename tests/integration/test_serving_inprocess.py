@@ -93,6 +93,7 @@ ROW = [1.0] * 30
             "input shape (1, 3) does not match the contract (n, 30)",
         ),
         ('{"instances": [["a"]]}', "application/json", 400, "instances"),
+        ('{"instances": [[1, 2], [1]]}', "application/json", 400, "rows are not all the same length"),
         (
             '{"instances": [[' + ", ".join(["NaN"] + ["1"] * 29) + "]]}",
             "application/json",

@@ -23,9 +23,11 @@ def test_valid_input_is_returned_as_float32() -> None:
         (np.array([[1.0, np.nan, 2.0]]), "NaN or infinity .*row 0, column 1"),
         (np.array([[1.0, 2.0, np.inf]]), "NaN or infinity"),
         (np.array([["x", "y", "z"]]), "not numeric"),
+        ([[1.0, 2.0, 3.0], [1.0, 2.0]], "rows are not all the same length"),
+        ([[1.0, 1e39, 2.0]], r"1e\+39 is beyond the float32 range \(first at row 0, column 1\)"),
     ],
 )
-def test_bad_input_names_the_problem(x: np.ndarray, message: str) -> None:
+def test_bad_input_names_the_problem(x: object, message: str) -> None:
     with pytest.raises(ContractViolationError, match=message):
         CONTRACT.validate_input(x)
 

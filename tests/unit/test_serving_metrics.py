@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 
 from serving.metrics import ServingMetrics
@@ -89,3 +90,8 @@ def test_the_answer_matches_a_softmax_without_computing_one() -> None:
     part = answer.rows(2, 5)
     assert part.classes == answer.classes[2:5] and part.probs.shape == (3, 10)
     np.testing.assert_allclose(part.probs, probs[2:5], rtol=1e-6)
+    for i in range(7):  # one row takes a plain-Python path: the same answer
+        one = Answer.of(logits[i : i + 1])
+        assert one.classes == [answer.classes[i]]
+        assert one.confidences == pytest.approx([answer.confidences[i]], rel=1e-6)
+        np.testing.assert_allclose(one.probs, probs[i : i + 1], rtol=1e-6)
