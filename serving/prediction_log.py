@@ -37,20 +37,6 @@ class LogOverloadedError(LifecycleError):
 
 
 @dataclass(frozen=True)
-class PredictionRecord:
-    request_id: str
-    ts: datetime
-    model_name: str
-    version: str
-    role: str
-    features: list[float]
-    predicted_class: int | None
-    confidence: float | None
-    latency_ms: float
-    error: str | None = None
-
-
-@dataclass(frozen=True)
 class RecordBatch:
     """The rows of one model call: row ``i`` is ``request_ids[i]``, ``features[i]`` (not stored when
     None: a mirrored row's input is the champion's row with the same id), ``classes[i]`` and
@@ -88,13 +74,6 @@ class RecordBatch:
         ]  # fmt: skip
 
 
-Chunk = RecordBatch | tuple[PredictionRecord, ...]
-
-
-def _rows(chunk: Chunk) -> list[dict[str, object]]:
-    return chunk.rows() if isinstance(chunk, RecordBatch) else [record.__dict__ for record in chunk]
-
-
 class PredictionLog:
     def __init__(
         self,
@@ -107,7 +86,7 @@ class PredictionLog:
     ) -> None:
         self._sessions = sessions
         self._max_queue = max_queue
-        self._chunks: deque[Chunk] = deque()
+        self._chunks: deque[RecordBatch] = deque()
         self._pending = 0  # records in _chunks
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
@@ -122,10 +101,9 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def submit(self, records: RecordBatch | Sequence[PredictionRecord]) -> None:
-        """Accept ``records`` or raise ``LogOverloadedError``: all of them or none (no request's
+    def submit(self, chunk: RecordBatch) -> None:
+        """Accept ``chunk`` or raise ``LogOverloadedError``: all of its records or none (no request's
         records are split or interleaved with another's)."""
-        chunk: Chunk = records if isinstance(records, RecordBatch) else tuple(records)
         n = len(chunk)
         deadline = time.monotonic() + self._submit_timeout_s
         while True:
@@ -186,7 +164,7 @@ class PredictionLog:
                 return
 
     def _take_batch(self) -> list[dict[str, object]]:
-        chunks: list[Chunk] = []
+        chunks: list[RecordBatch] = []
         taken = 0
         with self._lock:
             while self._chunks and taken < self._batch_size:
@@ -194,7 +172,7 @@ class PredictionLog:
                 chunks.append(chunk)
                 taken += len(chunk)
             self._pending -= taken
-        return [row for chunk in chunks for row in _rows(chunk)]
+        return [row for chunk in chunks for row in chunk.rows()]
 
     def _write(self, rows: list[dict[str, object]]) -> None:
         delay = 0.1

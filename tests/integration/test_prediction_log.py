@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from lifecycle.db import session_factory
 from lifecycle.db.schema import PredictionRow
 from lifecycle.db.types import utcnow
-from serving.prediction_log import LogOverloadedError, PredictionLog, PredictionRecord, RecordBatch
+from serving.prediction_log import LogOverloadedError, PredictionLog, RecordBatch
 
 
 @pytest.fixture
@@ -19,8 +19,12 @@ def engine(migrated_engine: Engine) -> Engine:
     return migrated_engine
 
 
-def record(i: int) -> PredictionRecord:
-    return PredictionRecord(f"r{i}", utcnow(), "m", "1", "champion", [float(i), 0.5], i % 3, 0.9, 1.2)
+def records(*ids: int) -> RecordBatch:
+    """One request's rows, as the predictor submits them: row ``i`` is ``r{i}`` with features [i, 0.5]."""
+    x = np.array([[float(i), 0.5] for i in ids], dtype=np.float32)
+    return RecordBatch(
+        [f"r{i}" for i in ids], utcnow(), "m", "1", "champion", x, [i % 3 for i in ids], [0.9] * len(ids), 1.2
+    )
 
 
 def count(engine: Engine) -> int:
@@ -33,7 +37,7 @@ def test_concurrent_writers_lose_nothing_and_close_flushes(engine: Engine) -> No
 
     def writer(offset: int) -> None:
         for i in range(250):
-            log.submit([record(offset + i)])
+            log.submit(records(offset + i))
 
     threads = [threading.Thread(target=writer, args=(k * 1000,)) for k in range(4)]
     for t in threads:
@@ -53,9 +57,9 @@ def test_a_full_queue_pushes_back_and_rejects_whole_requests(engine: Engine) -> 
     log._stop.set()  # freeze the writer's intake to fill the queue deterministically
     log._thread.join()
     log._stop.clear()
-    log.submit([record(i) for i in range(8)])
+    log.submit(records(*range(8)))
     with pytest.raises(LogOverloadedError, match="queue full"):
-        log.submit([record(100 + i) for i in range(3)])  # all-or-nothing: none of the 3 is kept
+        log.submit(records(100, 101, 102))  # all-or-nothing: none of the 3 is kept
     assert log.rejected == 3 and log.pending == 8
     log._thread = threading.Thread(target=log._run, daemon=True)
     log._thread.start()
@@ -77,7 +81,7 @@ def test_write_failures_are_retried_until_the_database_answers(engine: Engine) -
             return original.begin()
 
     log._sessions = Flaky()  # type: ignore[assignment]
-    log.submit([record(1), record(2)])
+    log.submit(records(1, 2))
     log.close()
     assert log.write_failures == 2 and log.written == 2 == count(engine)
 
