@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from lifecycle.errors import LifecycleError
 
 SUPPORTED_DTYPES = ("float32",)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # validate_input reports values that overflow float32 as a contract violation; numpy's warning about
 # the same cast would only add noise to the log (np.errstate per call costs more than the cast)
@@ -80,10 +81,17 @@ class ModelContract:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    def validate_input(self, x: object, *, max_rows: int | None = None) -> NDArray[np.float32]:
-        """Return ``x`` as a float32 ``[n, n_features]`` array, or raise naming what is wrong."""
+    def validate_input(
+        self, x: object, *, max_rows: int | None = None, finite: bool = False
+    ) -> NDArray[np.float32]:
+        """Return ``x`` as a float32 ``[n, n_features]`` array, or raise naming what is wrong.
+
+        ``finite``: ``x`` holds only numbers known to be finite and within float32's range (a JSON
+        parser checked them), so only the shape is checked here. The finiteness check is a numpy
+        reduction; in a server, right after a model call has evicted the CPU caches, it cost ~60 µs
+        per request, measured on the 2-core machine."""
         try:
-            arr = np.asarray(x)
+            arr = np.array(x, dtype=np.float32) if finite else np.asarray(x)
         except ValueError as exc:  # nested lists of different lengths
             raise ContractViolationError("input rows are not all the same length") from exc
         if arr.dtype.kind not in "biuf":
@@ -97,6 +105,8 @@ class ModelContract:
         if max_rows is not None and arr.shape[0] > max_rows:
             raise ContractViolationError(f"input has {arr.shape[0]} rows; the maximum is {max_rows}")
         out = arr.astype(np.float32, copy=False)  # beyond float32's range becomes inf: reported below
+        if finite:
+            return out
         # one reduction: a float64 sum of float32 values is finite exactly when every value is
         if not math.isfinite(out.sum(dtype=np.float64)):
             row, column = np.argwhere(~np.isfinite(out))[0]

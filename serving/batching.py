@@ -65,14 +65,18 @@ class MicroBatcher(Generic[Item, Result]):
         max_rows: int,
         inline_max_s: float = 0.0,
         may_block: Callable[[int], bool] = lambda rows: True,
+        run_one: Callable[[Item], Result] | None = None,
         name: str = "batcher",
     ) -> None:
+        """``run_one``: answers a lone request that runs at once (raises instead of returning an
+        exception); without it, ``run`` gets a batch of one."""
         if max_rows < 1:
             raise ValueError(f"max_rows must be at least 1, got {max_rows}")
         self._run = run
         self.max_rows = max_rows
         self._inline_max_s = inline_max_s
         self._may_block = may_block
+        self._run_one = run_one
         self._lone_s: deque[float] = deque(maxlen=LONE_WINDOW)  # recent lone calls; none: unknown
         self._call_s = float("inf")  # their median; inline only once it is known
         self._queue: deque[_Pending[Item, Result]] = deque()
@@ -175,6 +179,12 @@ class MicroBatcher(Generic[Item, Result]):
         self.stats.inline += 1
         self.stats.items += 1
         self.stats.largest = max(self.stats.largest, 1)
+        if self._run_one is not None:
+            start = time.perf_counter()
+            try:
+                return self._run_one(item)
+            finally:
+                self._observe(time.perf_counter() - start)
         results = self._timed_run([item])
         if len(results) != 1:
             raise RuntimeError(f"batch function returned {len(results)} results for 1 item")

@@ -16,12 +16,13 @@ prediction log is overloaded.
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lifecycle.contract import ContractViolationError
+from lifecycle.contract import FLOAT32_MAX, ContractViolationError
 from serving.prediction_log import LogOverloadedError
 from serving.predictor import PredictInput, Prediction
 from serving.runtime import ServingRuntime
@@ -30,10 +31,15 @@ from serving.slot import ModelNotReadyError
 log = logging.getLogger(__name__)
 
 
+Feature = Annotated[float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+"""A finite number within float32's range, checked while the body is parsed (in Rust), so the
+contract checks only the shape of the rows."""
+
+
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instances: list[list[float]] = Field(min_length=1, description="Rows of features, [n, n_features].")
+    instances: list[list[Feature]] = Field(min_length=1, description="Rows of features, [n, n_features].")
     request_id: str | None = Field(default=None, max_length=64, pattern=r"^[\w\-.:]+$")
     return_probabilities: bool = False
 
@@ -70,8 +76,9 @@ async def predict(request: Request) -> Response:
     except ValidationError as exc:
         count(runtime, "400")
         return _invalid(exc)
-    key = request.headers.get(runtime.serving.request_key_header)
-    job = PredictInput(body.instances, body.request_id, key, body.return_probabilities)
+    router = runtime.predictor.router  # the routing key matters only while a rollout routes traffic
+    key = request.headers.get(runtime.serving.request_key_header) if router and router.challenger else None
+    job = PredictInput(body.instances, body.request_id, key, body.return_probabilities, finite=True)
     try:
         result = await runtime.batcher.submit(job, rows=len(body.instances))
     except ContractViolationError as exc:

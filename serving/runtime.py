@@ -74,7 +74,8 @@ class ServingRuntime:
         batcher = MicroBatcher(
             predictor.predict_many, max_rows=serving.max_batch_size, inline_max_s=serving.inline_max_ms / 1e3,
             # a canary failure logs the rows twice (its error, then the champion's answer)
-            may_block=lambda rows: not prediction_log.has_room(2 * rows), name="predict",
+            may_block=lambda rows: not prediction_log.has_room(2 * rows), run_one=predictor.predict_one,
+            name="predict",
         )  # fmt: skip
         runtime = cls(
             settings, serving, engine, slot, prediction_log, predictor, FeedbackStore(session_factory(engine)),

@@ -281,3 +281,28 @@ def test_batches_do_not_count_towards_the_lone_call_estimate() -> None:
 def test_max_rows_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_rows"):
         MicroBatcher(Recorder(), max_rows=0)
+
+
+def test_a_lone_inline_request_goes_to_run_one_and_its_error_fails_only_it() -> None:
+    run = Recorder()
+    lone: list[int] = []
+
+    def run_one(item: int) -> int:
+        lone.append(item)
+        if item == 4:
+            raise ValueError("bad item 4")
+        return item * 100
+
+    async def main() -> None:
+        batcher = MicroBatcher(
+            run, max_rows=8, inline_max_s=1.0, may_block=lambda rows: False, run_one=run_one
+        )
+        assert await batcher.submit(1, rows=1) == 10  # speed unknown: a batch of one on the thread
+        assert await batcher.submit(2, rows=1) == 200  # known fast: run_one, on the loop
+        with pytest.raises(ValueError, match="bad item 4"):
+            await batcher.submit(4, rows=1)
+        assert await asyncio.gather(*(batcher.submit(i, rows=1) for i in (5, 6))) == [50, 60]  # batched
+        assert batcher.stats.inline == 2
+
+    asyncio.run(main())
+    assert lone == [2, 4] and run.batches == [[1], [5, 6]]

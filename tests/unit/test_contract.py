@@ -32,6 +32,17 @@ def test_bad_input_names_the_problem(x: object, message: str) -> None:
         CONTRACT.validate_input(x)
 
 
+def test_rows_known_finite_are_checked_for_shape_only() -> None:
+    out = CONTRACT.validate_input([[1.0, 2.0, 3.0]], finite=True)
+    assert out.dtype == np.float32 and out.tolist() == [[1.0, 2.0, 3.0]]
+    with pytest.raises(ContractViolationError, match=r"shape \(1, 2\) does not match the contract"):
+        CONTRACT.validate_input([[1.0, 2.0]], finite=True)
+    with pytest.raises(ContractViolationError, match="rows are not all the same length"):
+        CONTRACT.validate_input([[1.0, 2.0, 3.0], [1.0]], finite=True)
+    with pytest.raises(ContractViolationError, match="2 rows; the maximum is 1"):
+        CONTRACT.validate_input([[1.0, 2.0, 3.0]] * 2, max_rows=1, finite=True)
+
+
 def test_row_limit() -> None:
     with pytest.raises(ContractViolationError, match="5 rows; the maximum is 4"):
         CONTRACT.validate_input(np.zeros((5, 3)), max_rows=4)

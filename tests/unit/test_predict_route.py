@@ -28,7 +28,7 @@ def route() -> Iterator[tuple[TestClient, ServingMetrics, dict[str, object]]]:
     metrics = ServingMetrics.create(CollectorRegistry())
     runtime = SimpleNamespace(
         serving=SimpleNamespace(request_key_header="X-Request-Key"),
-        predictor=SimpleNamespace(metrics=metrics),
+        predictor=SimpleNamespace(metrics=metrics, router=None),
         slot=SimpleNamespace(status=SimpleNamespace(model="m", version="3")),
         batcher=FailingBatcher(RuntimeError("kernel exploded")),
     )
