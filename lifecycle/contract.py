@@ -87,26 +87,19 @@ class ModelContract:
         """Return ``x`` as a float32 ``[n, n_features]`` array, or raise naming what is wrong.
 
         ``finite``: ``x`` holds only numbers known to be finite and within float32's range (a JSON
-        parser checked them), so only the shape is checked here. The finiteness check is a numpy
-        reduction; in a server, right after a model call has evicted the CPU caches, it cost ~60 µs
-        per request, measured on the 2-core machine."""
+        parser checked them), so only the shape is checked here. In a server, right after a model
+        call has evicted the CPU caches, the dtype, cast and finiteness steps skipped then cost ~60 µs
+        per request (measured on the 2-core machine); a tight loop shows a tenth of that."""
         try:
             arr = np.array(x, dtype=np.float32) if finite else np.asarray(x)
         except ValueError as exc:  # nested lists of different lengths
             raise ContractViolationError("input rows are not all the same length") from exc
+        if finite:
+            return self._check_shape(arr, max_rows)
         if arr.dtype.kind not in "biuf":
             raise ContractViolationError(f"input dtype {arr.dtype} is not numeric")
-        if arr.ndim != 2 or arr.shape[1] != self.n_features:
-            raise ContractViolationError(
-                f"input shape {tuple(arr.shape)} does not match the contract (n, {self.n_features})"
-            )
-        if arr.shape[0] == 0:
-            raise ContractViolationError("input has no rows")
-        if max_rows is not None and arr.shape[0] > max_rows:
-            raise ContractViolationError(f"input has {arr.shape[0]} rows; the maximum is {max_rows}")
+        self._check_shape(arr, max_rows)
         out = arr.astype(np.float32, copy=False)  # beyond float32's range becomes inf: reported below
-        if finite:
-            return out
         # one reduction: a float64 sum of float32 values is finite exactly when every value is
         if not math.isfinite(out.sum(dtype=np.float64)):
             row, column = np.argwhere(~np.isfinite(out))[0]
@@ -116,6 +109,18 @@ class ModelContract:
                 f"input contains NaN or infinity{beyond} (first at row {row}, column {column})"
             )
         return out
+
+    def _check_shape(self, arr: NDArray[Any], max_rows: int | None) -> NDArray[Any]:
+        shape = arr.shape
+        if len(shape) != 2 or shape[1] != len(self.feature_names):
+            raise ContractViolationError(
+                f"input shape {tuple(shape)} does not match the contract (n, {self.n_features})"
+            )
+        if shape[0] == 0:
+            raise ContractViolationError("input has no rows")
+        if max_rows is not None and shape[0] > max_rows:
+            raise ContractViolationError(f"input has {shape[0]} rows; the maximum is {max_rows}")
+        return arr
 
     def to_json(self) -> str:
         return json.dumps(

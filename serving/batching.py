@@ -35,7 +35,7 @@ LONE_WINDOW = 15
 BatchFunction = Callable[[Sequence[Item]], Sequence["Result | BaseException"]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending(Generic[Item, Result]):
     item: Item
     rows: int

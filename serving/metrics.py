@@ -5,11 +5,11 @@ the workers), so they are created once per process by :func:`serving_metrics`.
 
 The request path pays little for them: labelled series come from a cache (``labels()`` takes a lock
 and builds a key on every call), and a model call's observations (rows, latency, one confidence per
-row) are queued and written to the series by :meth:`ServingMetrics.flush`, which a background thread
-calls every ``flush_interval_s`` (and shutdown calls once more). In BentoML's multiprocess mode each
-write is a locked write to a memory-mapped file; five per request cost the request path more than
-the rest of the metrics. So these series trail the requests by up to a second; the request counter
-(``lifecycle_requests_total``) is written at once.
+row) and each request's outcome are queued and written to the series by :meth:`ServingMetrics.flush`,
+which a background thread calls every ``flush_interval_s`` (and shutdown calls once more). In
+BentoML's multiprocess mode each write is a locked write to a memory-mapped file; five per request
+cost the request path more than the rest of the metrics. So our series trail the requests by up to
+``flush_interval_s`` (BentoML's own ``bentoml_service_request_total`` is written at once).
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class ServingMetrics:
     _outcomes: dict[tuple[str, str, str, str], Counter] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _requests: deque[tuple[str, str, str, str]] = field(default_factory=deque, repr=False, compare=False)
 
     def series(self, model: str, version: str, role: str) -> ModelSeries:
         key = (model, version, role)
@@ -84,10 +85,23 @@ class ServingMetrics:
             )
         return found
 
+    def request(self, model: str, version: str, role: str, status: str) -> None:
+        """Count one request's outcome (HTTP status); queued, see :meth:`flush`. Safe from any thread."""
+        self._requests.append((model, version, role, status))
+
     def flush(self) -> None:
-        """Write every series' queued observations."""
+        """Write every series' queued observations and the queued request outcomes."""
         for series in list(self._series.values()):
             series.flush()
+        counts: dict[tuple[str, str, str, str], int] = {}
+        while True:
+            try:
+                key = self._requests.popleft()
+            except IndexError:
+                break
+            counts[key] = counts.get(key, 0) + 1
+        for key, n in counts.items():
+            self.outcome(*key).inc(n)
 
     def start_flusher(self, interval_s: float = 1.0) -> None:
         """Flush every ``interval_s`` on a daemon thread (once per process; later calls do nothing)."""

@@ -99,7 +99,7 @@ def count(runtime: ServingRuntime, status: str) -> None:
     metrics = runtime.predictor.metrics
     if metrics is not None:
         s = runtime.slot.status
-        metrics.outcome(s.model, s.version or "none", "champion", status).inc()
+        metrics.request(s.model, s.version or "none", "champion", status)
 
 
 def _invalid(exc: ValidationError) -> Response:

@@ -36,11 +36,13 @@ class LogOverloadedError(LifecycleError):
     """The log queue stayed full for longer than the submit timeout."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RecordBatch:
     """The rows of one model call: row ``i`` is ``request_ids[i]``, ``features[i]`` (not stored when
     None: a mirrored row's input is the champion's row with the same id), ``classes[i]`` and
-    ``confidences[i]`` (None when the call failed). The arrays are not copied: they must not change."""
+    ``confidences[i]`` (None when the call failed). The arrays are not copied: they must not change,
+    and neither may the batch once submitted. (Not frozen: a frozen dataclass sets each field through
+    ``object.__setattr__``, a cost paid on every request.)"""
 
     request_ids: Sequence[str]
     ts: datetime
@@ -105,7 +107,7 @@ class PredictionLog:
         """Accept ``chunk`` or raise ``LogOverloadedError``: all of its records or none (no request's
         records are split or interleaved with another's)."""
         n = len(chunk)
-        deadline = time.monotonic() + self._submit_timeout_s
+        deadline = None  # taken when the queue is first found full
         while True:
             with self._lock:
                 if self._stop.is_set():
@@ -121,7 +123,9 @@ class PredictionLog:
                     raise LogOverloadedError(
                         f"{n} records exceed the prediction log queue ({self._max_queue})"
                     )
-                if time.monotonic() >= deadline:
+                if deadline is None:
+                    deadline = time.monotonic() + self._submit_timeout_s
+                elif time.monotonic() >= deadline:
                     self.rejected += n
                     raise LogOverloadedError(
                         f"prediction log queue full ({self._max_queue} records) for {self._submit_timeout_s:.1f} s"

@@ -24,11 +24,12 @@ from serving.slot import ModelSlot, Served
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prediction:
     """The answer to one request (also the JSON response body of the predict API). A plain dataclass
     built from values this module made: a pydantic model validated its fields again on every request
-    (~6 µs); FastAPI still derives the response schema from it."""
+    (~6 µs); FastAPI still derives the response schema from it. Not frozen (nor is :class:`Answer`):
+    a frozen dataclass sets each field through ``object.__setattr__``, paid on every request."""
 
     request_id: str
     model: str
@@ -54,7 +55,7 @@ class Prediction:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PredictInput:
     """One predict request as the API received it."""
 
@@ -100,7 +101,7 @@ def _prediction(served: Served, request_id: str, answer: Answer, probabilities: 
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Answer:
     """A model call's output: each row's class and confidence as Python values; the softmax
     probabilities only when asked for (``probs``). The top class's probability is ``1 / total``
@@ -115,7 +116,7 @@ class Answer:
         if len(logits) == 1:
             # One row (most requests): plain Python on its ~10 values. Each small-array numpy call
             # costs microseconds of fixed overhead, and the batch path below makes eight of them.
-            row = logits[0].tolist()
+            row = logits.tolist()[0]
             top = max(row)
             total = sum([math.exp(v - top) for v in row])
             return cls(logits, [row.index(top)], [1.0 / total])

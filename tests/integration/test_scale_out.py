@@ -114,6 +114,7 @@ def test_two_serving_replicas_follow_one_plan_and_their_logs_add_up(
         assert (
             httpx.post(f"{replicas[0].url}/v1/predict", json={"instances": []}, timeout=10).status_code == 400
         )
+        time.sleep(2 * ServingSettings().metrics_flush_interval_s)  # our counters trail by one flush
         for i, replica in enumerate(replicas):
             text = httpx.get(f"{replica.url}/metrics", timeout=10).text
             assert "lifecycle_requests_total" in text, i

@@ -40,6 +40,7 @@ def route() -> Iterator[tuple[TestClient, ServingMetrics, dict[str, object]]]:
 
 
 def _count(metrics: ServingMetrics, status: str) -> float:
+    metrics.flush()  # outcomes are queued for the flusher thread
     return metrics.requests.labels("m", "3", "champion", status)._value.get()
 
 

@@ -38,6 +38,18 @@ def test_observations_reach_the_series_at_the_flush_each_exactly_once() -> None:
     assert _value(registry, "lifecycle_predicted_rows_total") == 3
 
 
+def test_request_outcomes_are_counted_at_the_flush_each_exactly_once() -> None:
+    registry = CollectorRegistry()
+    metrics = ServingMetrics.create(registry)
+    for status in ("200", "200", "400"):
+        metrics.request("m", "1", "champion", status)
+    assert _value(registry, "lifecycle_requests_total", status="200") == 0  # queued
+    metrics.flush()
+    metrics.flush()
+    assert _value(registry, "lifecycle_requests_total", status="200") == 2
+    assert _value(registry, "lifecycle_requests_total", status="400") == 1
+
+
 def test_observing_from_many_threads_while_flushing_loses_nothing() -> None:
     registry = CollectorRegistry()
     metrics = ServingMetrics.create(registry)
@@ -50,6 +62,7 @@ def test_observing_from_many_threads_while_flushing_loses_nothing() -> None:
     def observer() -> None:
         for _ in range(2000):
             metrics.series("m", "1", "champion").observe(0.001, [0.9])
+            metrics.request("m", "1", "champion", "200")
 
     flushing = threading.Thread(target=flusher)
     flushing.start()
@@ -63,6 +76,7 @@ def test_observing_from_many_threads_while_flushing_loses_nothing() -> None:
     metrics.flush()
     assert _value(registry, "lifecycle_predicted_rows_total") == 8000
     assert _value(registry, "lifecycle_model_latency_seconds_count") == 8000
+    assert _value(registry, "lifecycle_requests_total", status="200") == 8000
 
 
 def test_the_flusher_thread_writes_without_being_asked() -> None:
