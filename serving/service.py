@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from lifecycle.contract import ContractViolationError
 from lifecycle.settings import Settings
+from serving.gc_tuning import settle_heap
 from serving.guard import RequestGuard
 from serving.predict_route import ACTIVE
 from serving.predict_route import api as predict_api
@@ -75,8 +76,11 @@ Probabilities = Annotated[np.ndarray, ContentType("application/json")]
 @bentoml.asgi_app(admin, path="/admin")
 class Classifier:
     def __init__(self) -> None:
-        self.runtime = ServingRuntime.from_settings(Settings(), ServingSettings())
+        serving = ServingSettings()
+        self.runtime = ServingRuntime.from_settings(Settings(), serving)
         ACTIVE["runtime"] = self.runtime
+        # the worker is built and its first model loaded: what exists now lives as long as it does
+        settle_heap(freeze=serving.gc_freeze, gen0_threshold=serving.gc_gen0_threshold)
 
     @bentoml.api(route="/v1/feedback")
     def feedback(self, request: FeedbackRequest, /, ctx: bentoml.Context) -> FeedbackAck:

@@ -72,6 +72,7 @@ def test_alias_move_under_load_is_served_within_5s_without_errors_and_every_answ
         for t in threads:
             t.join()
         metrics = httpx.get(f"{serving.url}/metrics", timeout=10).text
+        gc_status = httpx.get(f"{serving.url}/admin/status", timeout=10).json()["gc"]
     finally:
         serving.stop()  # SIGTERM: the service flushes its prediction log on shutdown
 
@@ -92,3 +93,6 @@ def test_alias_move_under_load_is_served_within_5s_without_errors_and_every_answ
                    "lifecycle_model_latency_seconds_bucket", "bentoml_service_request_total"):  # fmt: skip
         assert series in metrics, series
     assert f'version="{new.version}"' in metrics
+    # the worker froze its start-up heap (imports, first model) and swapped models on top of it
+    assert gc_status["frozen_objects"] > 50_000, gc_status
+    assert gc_status["thresholds"][0] == ServingSettings().gc_gen0_threshold, gc_status
