@@ -253,8 +253,9 @@ def main() -> None:
             f"the model alone: {one:.3f} ms per row at batch 1, {many:.3f} at batch 32 — batching saves "
             f"{one / many:.2f}× in the runtime itself; the rest of its gain at c32 is per-call overhead"
         )
-        batching = asyncio.run(_status(f"{ours.url}/admin/status"))["batching"]
-        console.print(f"our adaptive batching over the whole run: {batching}")
+        ours_status = asyncio.run(_status(f"{ours.url}/admin/status"))
+        console.print(f"our adaptive batching over the whole run: {ours_status['batching']}")
+        console.print(f"our worker's garbage collector over the whole run: {ours_status['gc']}")
 
         console.print(f"soak: {args.soak:.0f} s of bounded load (8 clients) on ours, then shutdown …")
         # the log writes asynchronously: the requests just measured may still be pending

@@ -13,7 +13,7 @@ from lifecycle.runtimes.load import runtime_of
 from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
 from serving.batching import MicroBatcher
-from serving.gc_tuning import watch
+from serving.gc_tuning import WATCH as GC_WATCH
 from serving.metrics import serving_metrics
 from serving.prediction_log import PredictionLog
 from serving.predictor import PredictInput, Prediction, Predictor
@@ -85,7 +85,6 @@ class ServingRuntime:
         slot.refresh()
         router.refresh()
         slot.start(serving.poll_interval_s, also=router.refresh)
-        watch()
         return runtime
 
     def record_feedback(self, request_id: str, label: str | int, *, source: str) -> tuple[str, str]:
@@ -129,7 +128,7 @@ class ServingRuntime:
                 "rejected_overload": self.log.rejected,
                 "write_failures": self.log.write_failures,
             },
-            "gc": watch().status(),
+            "gc": GC_WATCH.status(),
         }
 
     def _rollout_status(self) -> dict[str, object] | None:

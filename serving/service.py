@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from lifecycle.contract import ContractViolationError
 from lifecycle.settings import Settings
-from serving.gc_tuning import settle_heap
+from serving.gc_tuning import settle_heap, watch
 from serving.guard import RequestGuard
 from serving.predict_route import ACTIVE
 from serving.predict_route import api as predict_api
@@ -81,6 +81,7 @@ class Classifier:
         ACTIVE["runtime"] = self.runtime
         # the worker is built and its first model loaded: what exists now lives as long as it does
         settle_heap(freeze=serving.gc_freeze, gen0_threshold=serving.gc_gen0_threshold)
+        watch()  # counted from here: the pauses of serving, not the start-up collection
 
     @bentoml.api(route="/v1/feedback")
     def feedback(self, request: FeedbackRequest, /, ctx: bentoml.Context) -> FeedbackAck:
