@@ -19,7 +19,6 @@ freeze, 719 with the freeze and a generation-0 threshold of 5,000; time in the c
 from __future__ import annotations
 
 import gc
-import threading
 import time
 from typing import Any
 
@@ -32,28 +31,27 @@ class GcWatch:
         self.pause_s = 0.0
         self.longest_s = 0.0
         self._started = 0.0
-        self._lock = threading.Lock()
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        # the collector holds the GIL between "start" and "stop": no other collection interleaves
+        # No lock: the collector holds the GIL from "start" to "stop", so no other collection and no
+        # reader interleaves; and a lock here could deadlock (a reader holding it allocates, the
+        # allocation starts a collection, the collection calls this in the same thread).
         if phase == "start":
             self._started = time.perf_counter()
             return
         elapsed = time.perf_counter() - self._started
-        with self._lock:
-            self.collections[info["generation"]] += 1
-            self.pause_s += elapsed
-            self.longest_s = max(self.longest_s, elapsed)
+        self.collections[info["generation"]] += 1
+        self.pause_s += elapsed
+        self.longest_s = max(self.longest_s, elapsed)
 
     def status(self) -> dict[str, object]:
-        with self._lock:
-            return {
-                "frozen_objects": gc.get_freeze_count(),
-                "thresholds": list(gc.get_threshold()),
-                "collections": list(self.collections),
-                "pause_s": round(self.pause_s, 4),
-                "longest_pause_ms": round(self.longest_s * 1e3, 3),
-            }
+        return {
+            "frozen_objects": gc.get_freeze_count(),
+            "thresholds": list(gc.get_threshold()),
+            "collections": list(self.collections),
+            "pause_s": round(self.pause_s, 4),
+            "longest_pause_ms": round(self.longest_s * 1e3, 3),
+        }
 
 
 WATCH = GcWatch()
