@@ -64,10 +64,14 @@ async def _post_ms(http: aiohttp.ClientSession, url: str, body: dict[str, object
     return (time.perf_counter() - start) * 1e3
 
 
+async def _warm(http: aiohttp.ClientSession, url: str, body: dict[str, object]) -> None:
+    for _ in range(20):
+        await _post_ms(http, url, body)
+
+
 async def _latencies(url: str, body: dict[str, object], n: int) -> list[float]:
     async with aiohttp.ClientSession() as http:
-        for _ in range(20):
-            await _post_ms(http, url, body)
+        await _warm(http, url, body)
         return [await _post_ms(http, url, body) for _ in range(n)]
 
 
@@ -83,8 +87,7 @@ async def _paired(
     sessions = {name: aiohttp.ClientSession() for name in targets}
     try:
         for name, (url, body) in targets.items():
-            for _ in range(20):
-                await _post_ms(sessions[name], url, body)
+            await _warm(sessions[name], url, body)
         for name in order:
             url, body = targets[name]
             out[name].append(await _post_ms(sessions[name], url, body))
@@ -143,7 +146,8 @@ def main() -> None:
         console.print(f"training and registering {args.example} …")
         version = train_and_register(services.registry, args.example, alias="champion").version
         local = services.registry.download(version.name, version.version, state / "model")
-        x = local.splits().x_test[:1]
+        x_test = local.splits().x_test
+        x = x_test[:1]
         row = {"instances": x.tolist()}
 
         runner = OrtRunner(local.onnx_path)
@@ -248,7 +252,7 @@ def main() -> None:
         ]  # fmt: skip
         for label, ok in checks:
             console.print(f"{'ok    ' if ok else 'MISSED'} {label}")
-        one, many = (_raw_p50(runner, rows, 300) / len(rows) for rows in (x, local.splits().x_test[:32]))
+        one, many = (_raw_p50(runner, rows, 300) / len(rows) for rows in (x, x_test[:32]))
         console.print(
             f"the model alone: {one:.3f} ms per row at batch 1, {many:.3f} at batch 32 — batching saves "
             f"{one / many:.2f}× in the runtime itself; the rest of its gain at c32 is per-call overhead"
