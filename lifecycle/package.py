@@ -2,10 +2,11 @@
 
 Layout of a version's ``lifecycle/`` artifact folder (beside the MLflow ONNX model):
 
-- ``contract.json``       input/output spec, feature and class names
-- ``reference.npz``       validation inputs ``x``, labels ``y`` and this version's ``logits`` on them
-                          (the drift monitor's reference)
-- ``data.npz``            the train/val/test arrays used to calibrate, evaluate and retrain
+- ``contract.json``       named input and output tensors, the task and its names
+- ``reference.npz``       validation inputs (``in/NAME``), their labels (``label/y`` …) and this
+                          version's outputs on them (``out/NAME``): the drift monitor's reference
+- ``data.npz``            the train/val/test inputs and labels (``SPLIT/in/NAME``, ``SPLIT/label/y``)
+                          used to calibrate, evaluate and retrain
 - ``weights.safetensors`` training weights (torch models only; never a pickled module)
 - ``architecture.json``   how to rebuild the network before loading the weights
 - ``manifest.json``       the artifact's format and the sha256 of each model file
@@ -18,10 +19,11 @@ the root of the version's model folder. Their combined sha256 is also the versio
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +31,8 @@ from numpy.typing import NDArray
 from lifecycle.contract import ModelContract
 from lifecycle.data import DataSplits
 from lifecycle.errors import ArtifactIntegrityError
+from lifecycle.samples import LABEL_KEYS, Samples, TensorData, npz_bytes
+from lifecycle.tensors import ContractViolationError
 
 CONTRACT_FILE = "contract.json"
 REFERENCE_FILE = "reference.npz"
@@ -41,6 +45,9 @@ FORMATS = {"onnx": (ONNX_FILE,), "openvino": ("model.xml", "model.bin")}
 
 TAG_ARTIFACT_SHA256 = "lifecycle.artifact_sha256"
 TAG_RUN_ID = "lifecycle.run_id"
+TAG_TASK = "lifecycle.task"
+TAG_METRIC = "lifecycle.metric"
+"""The task metric the version was judged by (accuracy, rmse, cosine, map50, …)."""
 
 
 def artifact_sha256(model_files: dict[str, bytes]) -> str:
@@ -97,21 +104,19 @@ class ModelPackage:
         return json.dumps({"format": self.format, "files": digests}, indent=2).encode()
 
 
-def npz_bytes(**arrays: NDArray[np.generic]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-    return buffer.getvalue()
+def reference_npz(samples: Samples, outputs: Mapping[str, NDArray[Any]]) -> bytes:
+    """The drift reference: validation inputs, their labels, and this version's outputs on them."""
+    return npz_bytes({
+        **{f"in/{k}": v for k, v in samples.inputs.items()},
+        **{f"label/{k}": v for k, v in samples.labels.items()},
+        **{f"out/{k}": v for k, v in outputs.items()},
+    })  # fmt: skip
 
 
-def splits_npz(data: DataSplits) -> bytes:
-    return npz_bytes(
-        x_train=data.x_train,
-        y_train=data.y_train,
-        x_val=data.x_val,
-        y_val=data.y_val,
-        x_test=data.x_test,
-        y_test=data.y_test,
-    )
+@dataclass(frozen=True)
+class ReferenceData:
+    samples: Samples
+    outputs: dict[str, NDArray[Any]]
 
 
 @dataclass(frozen=True)
@@ -164,23 +169,61 @@ class LocalVersion:
     def contract(self) -> ModelContract:
         return ModelContract.from_json((self.files_dir / CONTRACT_FILE).read_text())
 
+    def reference_data(self) -> ReferenceData:
+        contract = self.contract
+        with np.load(self.files_dir / REFERENCE_FILE, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        if "x" in arrays:  # the first layout: one input x, labels y, logits
+            labels = {"y": arrays["y"]} if "y" in arrays else {}
+            samples = Samples({contract.inputs[0].name: arrays["x"]}, labels)
+            return ReferenceData(samples, {contract.primary_output: arrays["logits"]})
+        samples = Samples(
+            {n: arrays[f"in/{n}"] for n in contract.input_names},
+            {k: arrays[f"label/{k}"] for k in LABEL_KEYS if f"label/{k}" in arrays},
+        )
+        return ReferenceData(samples, {n: arrays[f"out/{n}"] for n in contract.output_names})
+
     def reference(self) -> Reference:
-        with np.load(self.files_dir / REFERENCE_FILE) as npz:
-            return Reference(x=npz["x"], y=npz["y"], logits=npz["logits"])
+        """The reference of a one-input classifier with labels (the tabular drift detectors' view).
+
+        :raises ContractViolationError: for other models."""
+        self._require_tabular_classifier()
+        data = self.reference_data()
+        contract = self.contract
+        if data.samples.y is None:
+            raise ContractViolationError(f"{self.name} v{self.version}: the reference holds no labels")
+        x = next(iter(data.samples.inputs.values()))
+        logits = data.outputs[contract.primary_output]
+        return Reference(
+            x=x.astype(np.float32), y=data.samples.y.astype(np.int64), logits=logits.astype(np.float32)
+        )
+
+    def tensor_data(self) -> TensorData:
+        contract = self.contract
+        with np.load(self.files_dir / DATA_FILE, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        if "x_train" in arrays:  # the first layout: x_train … y_test of one input
+            splits = DataSplits(
+                self.name, arrays["x_train"], arrays["y_train"], arrays["x_val"], arrays["y_val"],
+                arrays["x_test"], arrays["y_test"], contract.feature_names, contract.class_names,
+            )  # fmt: skip
+            return TensorData.from_splits(splits, contract.inputs[0].name)
+        return TensorData.from_arrays(self.name, arrays, contract.input_names)
 
     def splits(self) -> DataSplits:
+        """The one-input labeled view of the data (tabular stages).
+
+        :raises ContractViolationError: for models other than tabular classifiers with labels."""
+        self._require_tabular_classifier()
         contract = self.contract
-        with np.load(self.files_dir / DATA_FILE) as npz:
-            return DataSplits(
-                name=self.name,
-                x_train=npz["x_train"],
-                y_train=npz["y_train"],
-                x_val=npz["x_val"],
-                y_val=npz["y_val"],
-                x_test=npz["x_test"],
-                y_test=npz["y_test"],
-                feature_names=contract.feature_names,
-                class_names=contract.class_names,
+        return self.tensor_data().to_splits(contract.feature_names, contract.class_names)
+
+    def _require_tabular_classifier(self) -> None:
+        contract = self.contract
+        if not contract.is_tabular or contract.task != "classification":
+            raise ContractViolationError(
+                f"{self.name} v{self.version} is {contract.describe()}; this stage takes tabular "
+                "classifiers (one float32 (batch, features) input) only so far"
             )
 
     @property

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
-import onnx
-from numpy.typing import NDArray
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from lifecycle.conformance import check_data, check_outputs
 from lifecycle.contract import ModelContract
 from lifecycle.data import DataSplits
 from lifecycle.errors import ExportError
+from lifecycle.evaluate import evaluate
 from lifecycle.export import export_onnx, forward_input_name, verify_export
+from lifecycle.graph import check_against_graph, graph_tensors, load_onnx
 from lifecycle.nets import Architecture, parameter_count
 from lifecycle.package import (
     ARCHITECTURE_FILE,
@@ -20,15 +20,17 @@ from lifecycle.package import (
     DATA_FILE,
     ONNX_FILE,
     REFERENCE_FILE,
+    TAG_METRIC,
+    TAG_TASK,
     WEIGHTS_FILE,
     LocalVersion,
     ModelPackage,
-    npz_bytes,
-    splits_npz,
+    reference_npz,
 )
-from lifecycle.runtimes.base import run_batched
+from lifecycle.runtimes.base import run_named_batched
 from lifecycle.runtimes.onnxruntime import OrtRunner
-from lifecycle.training import accuracy
+from lifecycle.samples import TensorData
+from lifecycle.tensors import ContractViolationError
 
 
 def package_torch_model(
@@ -69,7 +71,7 @@ def package_torch_model(
 def package_onnx_model(
     name: str,
     onnx_model: bytes,
-    data: DataSplits,
+    data: TensorData | DataSplits,
     *,
     contract: ModelContract | None = None,
     metrics: dict[str, float] | None = None,
@@ -78,23 +80,37 @@ def package_onnx_model(
     description: str = "",
     extra_files: dict[str, bytes] | None = None,
 ) -> ModelPackage:
-    """Package any single-input classifier ONNX model: accuracy and the drift reference come from
-    ONNX Runtime, i.e. from exactly what serving will execute."""
-    try:
-        onnx.checker.check_model(onnx.load_model_from_string(onnx_model))
-    except Exception as exc:
-        raise ExportError(f"{name}: not a valid ONNX model: {exc}") from exc
-    runner = OrtRunner(onnx_model)
+    """Package any ONNX model with its contract and data. Nothing is packaged that does not fit:
+    the contract is checked against the graph's own tensors, the data against the contract, and the
+    graph's answers on the data against the contract's outputs. The task metric and the drift
+    reference come from ONNX Runtime, i.e. from exactly what serving will execute.
+
+    ``contract`` defaults to a tabular classifier (only for ``DataSplits``).
+
+    :raises ExportError: the bytes are not a valid ONNX model.
+    :raises ContractViolationError: naming the tensor, split or label that does not fit."""
+    proto = load_onnx(onnx_model, name)
     if contract is None:
+        if not isinstance(data, DataSplits):
+            raise ContractViolationError(f"{name}: a contract is needed for named-tensor data")
+        inputs, _ = graph_tensors(proto)
         contract = ModelContract.for_classifier(
-            data.feature_names, data.class_names, input_name=runner.input_name
+            data.feature_names, data.class_names, input_name=inputs[0].name
         )
-    val_logits = run_batched(runner, data.x_val)
-    logits_test = run_batched(runner, data.x_test)
-    _check_outputs(name, contract, logits_test)
+    if isinstance(data, DataSplits):
+        data = TensorData.from_splits(data, contract.inputs[0].name)
+    check_against_graph(contract, proto)
+    check_data(contract, data)
+    runner = OrtRunner(onnx_model)
+    val_outputs = run_named_batched(runner, data.val.inputs)
+    test_outputs = run_named_batched(runner, data.test.inputs)
+    check_outputs(contract, val_outputs, f"{name} on the validation split")
+    check_outputs(contract, test_outputs, f"{name} on the test split")
+    test = evaluate(contract, test_outputs, data.test)
+    val = evaluate(contract, val_outputs, data.val)
     measured = {
-        "test_accuracy": accuracy(logits_test, data.y_test),
-        "val_accuracy": accuracy(val_logits, data.y_val),
+        **{f"test_{k}": v for k, v in test.metrics.items()},
+        f"val_{val.metric}": val.value,
         "onnx_size_bytes": float(len(onnx_model)),
     }
     return ModelPackage(
@@ -103,24 +119,20 @@ def package_onnx_model(
         contract=contract,
         files={
             CONTRACT_FILE: contract.to_json().encode(),
-            REFERENCE_FILE: npz_bytes(x=data.x_val, y=data.y_val, logits=val_logits),
-            DATA_FILE: splits_npz(data),
+            REFERENCE_FILE: reference_npz(data.val, val_outputs),
+            DATA_FILE: data.to_npz(),
             **(extra_files or {}),
         },
         metrics={**measured, **(metrics or {})},
         params={"dataset": data.name, "data_fingerprint": data.fingerprint(), **(params or {})},
-        tags=dict(tags or {}),
+        tags={
+            TAG_TASK: contract.task,
+            TAG_METRIC: test.metric,
+            "lifecycle.data_fingerprint": data.fingerprint(),
+            **(tags or {}),
+        },
         description=description,
     )
-
-
-def _check_outputs(name: str, contract: ModelContract, logits: NDArray[np.float32]) -> None:
-    if logits.ndim != 2 or logits.shape[1] != contract.n_classes:
-        raise ExportError(
-            f"{name}: model outputs shape {logits.shape}, the contract expects (n, {contract.n_classes})"
-        )
-    if not np.isfinite(logits).all():
-        raise ExportError(f"{name}: model outputs NaN or infinity on the test split")
 
 
 def load_torch_model(local: LocalVersion) -> nn.Module:

@@ -70,7 +70,6 @@ def train_and_register(
             "lifecycle.format": "onnx",
             "lifecycle.precision": "fp32",
             "lifecycle.runtime": "onnxruntime",
-            "lifecycle.data_fingerprint": data.fingerprint(),
         },
         description=example.description,
     )
@@ -112,37 +111,3 @@ def seed_variants(
         registry, registry, SEED_MODEL, version, workdir, recipes=recipes, rounds=rounds, batch_rounds=10,
         gate_config=GateConfig(max_accuracy_drop=SEED_MAX_ACCURACY_DROP), progress=progress,
     )  # fmt: skip
-
-
-def register_onnx_file(
-    registry: ModelRegistry,
-    name: str,
-    onnx_path: str,
-    data_path: str,
-    *,
-    alias: str | None = None,
-    actor: str = "cli",
-) -> ModelVersion:
-    """Register a user's ONNX classifier with the arrays used to calibrate and evaluate it."""
-    from lifecycle.data import load_npz_splits
-    from lifecycle.packaging import package_onnx_model
-
-    data = load_npz_splits(data_path, name)
-    package = package_onnx_model(
-        name,
-        Path(onnx_path).read_bytes(),
-        data,
-        tags={
-            "lifecycle.role": "model",
-            "lifecycle.recipe": "import",
-            "lifecycle.format": "onnx",
-            "lifecycle.precision": "fp32",
-            "lifecycle.runtime": "onnxruntime",
-            "lifecycle.source_file": Path(onnx_path).name,
-        },
-        description=f"imported from {Path(onnx_path).name}",
-    )
-    version = registry.register(package)
-    if alias is not None:
-        version = registry.set_alias(name, alias, version.version, actor=actor)
-    return version

@@ -15,7 +15,6 @@ from typing import Any
 
 import mlflow
 import mlflow.onnx
-import numpy as np
 import onnx
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
@@ -24,7 +23,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import Schema
 from mlflow.types import TensorSpec as MlflowTensorSpec
 
-from lifecycle.contract import ModelContract
+from lifecycle.contract import ModelContract, TensorSpec
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.errors import LifecycleError, RegistryUnavailableError, UnknownModelError
 from lifecycle.package import TAG_RUN_ID, LocalVersion, ModelPackage
@@ -310,13 +309,16 @@ class MlflowModelRegistry(ModelRegistry, RunTracker):
 
 
 def _signature(contract: ModelContract) -> ModelSignature:
+    """The contract as an MLflow signature, one TensorSpec per tensor (dynamic dimensions as -1),
+    so that the MLflow UI and ``mlflow models serve`` show and check the same tensors."""
+
+    def spec(tensor: TensorSpec) -> MlflowTensorSpec:
+        shape = tuple(d if isinstance(d, int) else -1 for d in tensor.shape)
+        return MlflowTensorSpec(tensor.numpy_dtype, shape, tensor.name)
+
     return ModelSignature(
-        inputs=Schema(
-            [MlflowTensorSpec(np.dtype("float32"), (-1, contract.n_features), contract.input.name)]
-        ),
-        outputs=Schema(
-            [MlflowTensorSpec(np.dtype("float32"), (-1, contract.n_classes), contract.output.name)]
-        ),
+        inputs=Schema([spec(t) for t in contract.inputs]),
+        outputs=Schema([spec(t) for t in contract.outputs]),
     )
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lifecycle.contract import TASKS
 from lifecycle.errors import LifecycleError
 from lifecycle.optimize.gates import GateConfig
 from lifecycle.optimize.recipes import DEFAULT_RECIPES, RECIPE_NAMES
@@ -91,25 +92,94 @@ def optimize_command(
 
 def register_command(
     name: Annotated[str, typer.Argument(help="Registered model name to create or add a version to.")],
-    onnx_file: Annotated[Path, typer.Option("--onnx", exists=True, dir_okay=False, help="ONNX classifier.")],
     data: Annotated[
         Path,
-        typer.Option(exists=True, dir_okay=False, help="NPZ with x_train…y_test, or x and y (split here)."),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="NPZ of arrays named after the inputs; labels optional (y, or boxes/box_classes/box_item).",
+        ),
     ],
+    onnx_file: Annotated[
+        Path | None, typer.Option("--onnx", exists=True, dir_okay=False, help="An ONNX model.")
+    ] = None,
+    sklearn_file: Annotated[
+        Path | None,
+        typer.Option("--sklearn", exists=True, dir_okay=False, help="A joblib-saved scikit-learn estimator."),
+    ] = None,
+    torch_factory: Annotated[
+        str | None, typer.Option("--torch", help="package.module:factory returning a torch.nn.Module.")
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Weights for --torch (safetensors or state dict)."),
+    ] = None,
+    task: Annotated[str, typer.Option(help=f"One of {', '.join(TASKS)}.")] = "classification",
+    output: Annotated[str, typer.Option(help="The output the task reads (default: the first).")] = "",
+    classes: Annotated[str, typer.Option(help="Class names, comma-separated.")] = "",
+    targets: Annotated[str, typer.Option(help="Regression target names, comma-separated.")] = "",
+    scores: Annotated[
+        str | None, typer.Option(help="logits or probabilities (default: read from the graph).")
+    ] = None,
+    shape: Annotated[
+        list[str] | None, typer.Option(help="NAME=DIM,… fixes or names a tensor's dimensions; repeat.")
+    ] = None,
+    pad: Annotated[
+        list[str] | None, typer.Option(help="NAME=VALUE pads a dynamic dimension when batching; repeat.")
+    ] = None,
+    pooling: Annotated[str | None, typer.Option(help="Embedding: mean, cls or none.")] = None,
+    pooling_mask: Annotated[
+        str, typer.Option(help="Embedding: the mask input of mean pooling.")
+    ] = "attention_mask",
+    normalize: Annotated[bool, typer.Option(help="Embedding: L2-normalise the pooled vector.")] = True,
+    decoder: Annotated[str, typer.Option(help="Detection: yolov8 or boxes.")] = "yolov8",
+    output_names: Annotated[
+        str, typer.Option(help="--torch: names of forward()'s outputs, comma-separated.")
+    ] = "",
     alias: Annotated[str | None, typer.Option(help="Alias to set on the new version.")] = None,
 ) -> None:
-    """Register your own ONNX model with the arrays to calibrate and evaluate it."""
+    """Register your own model (ONNX, PyTorch or scikit-learn) with arrays to calibrate and evaluate it."""
     from lifecycle.cli.app import _actor, _services
-    from lifecycle.workflows import register_onnx_file
+    from lifecycle.contract import Detection, Pooling
+    from lifecycle.intake.contract import ContractOptions, parse_pad, parse_shape
+    from lifecycle.registration import package_onnx_file, package_sklearn, package_torch, register
 
+    sources = [s for s in (onnx_file, sklearn_file, torch_factory) if s is not None]
     try:
-        with _services() as services:
-            v = register_onnx_file(
-                services.registry, name, str(onnx_file), str(data), alias=alias, actor=_actor()
+        if len(sources) != 1:
+            raise ValueError(
+                "give exactly one of --onnx FILE, --sklearn FILE, --torch package.module:factory"
             )
+        options = ContractOptions(
+            task=task, primary_output=output, class_names=_names(classes), target_names=_names(targets), scores=scores,
+            shapes=dict(parse_shape(s) for s in shape or []), pad_values=dict(parse_pad(p) for p in pad or []),
+            pooling=None if pooling is None else Pooling(pooling, mask=pooling_mask or None, normalize=normalize),
+            detection=Detection(decoder=decoder) if task == "detection" else None,
+        )  # fmt: skip
+        with console.status(f"checking and packaging {name}…"):
+            if onnx_file is not None:
+                package = package_onnx_file(name, onnx_file, data, options)
+            elif sklearn_file is not None:
+                package = package_sklearn(name, sklearn_file, data, options)
+            else:
+                assert torch_factory is not None
+                package = package_torch(
+                    name, torch_factory, data, options, weights=weights, output_names=_names(output_names)
+                )
+        with _services() as services:
+            registered = register(services.registry, package, alias=alias, actor=_actor())
     except (LifecycleError, ValueError) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(code=1) from exc
-    console.print(
-        f"registered [bold]{v.name}[/] v{v.version}: test accuracy {v.metrics['test_accuracy']:.4f}"
-    )
+    v = registered.version
+    metric, value = registered.metric
+    console.print(f"registered [bold]{v.name}[/] v{v.version}: test {metric} {value:.4f}")
+    console.print(f"  contract: {escape(package.contract.describe())}")
+    if "export_max_abs_diff" in package.metrics:
+        console.print(
+            f"  export max abs difference from the source model: {package.metrics['export_max_abs_diff']:.2e}"
+        )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())

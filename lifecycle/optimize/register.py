@@ -16,11 +16,13 @@ from lifecycle.package import (
     CONTRACT_FILE,
     DATA_FILE,
     REFERENCE_FILE,
+    TAG_METRIC,
+    TAG_TASK,
     WEIGHTS_FILE,
     ModelPackage,
-    npz_bytes,
-    splits_npz,
+    reference_npz,
 )
+from lifecycle.samples import TensorData
 
 
 def variant_package(
@@ -31,11 +33,11 @@ def variant_package(
     val_logits: NDArray[np.float32],
     optimize_run_id: str,
 ) -> ModelPackage:
-    data = parent.data
+    data = TensorData.from_splits(parent.data, parent.contract.inputs[0].name)
     files = {
         CONTRACT_FILE: parent.contract.to_json().encode(),
-        REFERENCE_FILE: npz_bytes(x=data.x_val, y=data.y_val, logits=val_logits),
-        DATA_FILE: splits_npz(data),
+        REFERENCE_FILE: reference_npz(data.val, {parent.contract.primary_output: val_logits}),
+        DATA_FILE: data.to_npz(),
     }
     if variant.module is not None and variant.architecture is not None:
         files[WEIGHTS_FILE] = save_safetensors(dict(variant.module.state_dict()))
@@ -43,6 +45,8 @@ def variant_package(
     role = "student" if variant.recipe.startswith("distill") else "variant"
     tags = {
         "lifecycle.role": role,
+        TAG_TASK: parent.contract.task,
+        TAG_METRIC: "accuracy",
         "lifecycle.recipe": variant.recipe,
         "lifecycle.parent_version": parent.version,
         "lifecycle.parent_model": parent.name,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from lifecycle.errors import LifecycleError
+from lifecycle.tensors import batch_size as batch_size_of
+from lifecycle.tensors import concat, take
 
 
 class RuntimeUnavailableError(LifecycleError):
@@ -28,6 +31,22 @@ class Runner(Protocol):
         or the graph, not the one requested."""
 
     def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]: ...
+
+
+@runtime_checkable
+class NamedRunner(Protocol):
+    """A loaded model that takes and returns named tensors of any dtype."""
+
+    def run_named(self, feeds: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]: ...
+
+
+def run_named_batched(
+    runner: NamedRunner, inputs: Mapping[str, NDArray[Any]], batch_size: int = 32
+) -> dict[str, NDArray[Any]]:
+    """All outputs on all items, ``batch_size`` items per call."""
+    n = batch_size_of(inputs)
+    parts = [runner.run_named(take(inputs, slice(i, i + batch_size))) for i in range(0, n, batch_size)]
+    return concat(parts)
 
 
 def run_batched(runner: Runner, x: NDArray[np.float32], batch_size: int = 256) -> NDArray[np.float32]:

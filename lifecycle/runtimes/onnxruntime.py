@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -82,11 +84,17 @@ class OrtRunner:
         self.input_name: str = self._session.get_inputs()[0].name
         self.output_name: str = self._session.get_outputs()[0].name
         self._half_input = self._session.get_inputs()[0].type == "tensor(float16)"
+        self.output_names: list[str] = [o.name for o in self._session.get_outputs()]
 
     def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         feed = x.astype(np.float16) if self._half_input else x
         out = self._session.run([self.output_name], {self.input_name: feed})[0]
         return np.asarray(out, dtype=np.float32)
+
+    def run_named(self, feeds: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        """Every output by name, for named inputs of any dtype (multi-input and multi-output models)."""
+        outs = self._session.run(self.output_names, dict(feeds))
+        return {name: np.asarray(out) for name, out in zip(self.output_names, outs, strict=True)}
 
     def end_profiling(self) -> dict[str, float]:
         """Stop profiling; return total microseconds per operator type (where the time goes)."""

@@ -1,0 +1,168 @@
+"""Bring your own model: an ONNX file, a PyTorch module or a scikit-learn estimator, with named
+arrays to calibrate and evaluate it, becomes a registered version. The same functions back the
+``lifecycle register`` command and notebooks.
+
+Every path checks before it stores: the contract against the graph's own tensors, the arrays
+against the contract, the graph's answers against its declared outputs. Anything that does not fit
+raises with the tensor named, and nothing is registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from lifecycle.graph import load_onnx
+from lifecycle.intake import sklearn as sk
+from lifecycle.intake import torch_module
+from lifecycle.intake.contract import ContractOptions, contract_for_graph
+from lifecycle.intake.npz import NpzContent, read_npz
+from lifecycle.package import ModelPackage
+from lifecycle.packaging import package_onnx_model
+from lifecycle.tensors import ContractViolationError
+from registry.abc import ModelRegistry, ModelVersion
+
+IMPORT_TAGS = {
+    "lifecycle.role": "model",
+    "lifecycle.format": "onnx",
+    "lifecycle.precision": "fp32",
+    "lifecycle.runtime": "onnxruntime",
+}
+
+
+@dataclass(frozen=True)
+class Registered:
+    version: ModelVersion
+    package: ModelPackage
+
+    @property
+    def metric(self) -> tuple[str, float]:
+        """The task metric on the test split (its name and value)."""
+        name = self.package.tags.get("lifecycle.metric", "")
+        return name, self.package.metrics.get(f"test_{name}", float("nan"))
+
+
+def package_onnx_file(
+    name: str,
+    onnx_path: str | Path,
+    data_path: str | Path,
+    options: ContractOptions | None = None,
+    *,
+    seed: int = 0,
+) -> ModelPackage:
+    """An ONNX file and an NPZ of arrays named after its inputs, as a package ready to register."""
+    onnx_bytes = Path(onnx_path).read_bytes()
+    proto = load_onnx(onnx_bytes, str(onnx_path))
+    content = read_npz(data_path)
+    contract = contract_for_graph(proto, (options or ContractOptions()).with_names(**content.names))
+    data = content.to_data(name, contract, seed=seed)
+    return package_onnx_model(
+        name, onnx_bytes, data, contract=contract,
+        tags={**IMPORT_TAGS, "lifecycle.recipe": "import", "lifecycle.source_file": Path(onnx_path).name},
+        description=f"imported from {Path(onnx_path).name}",
+    )  # fmt: skip
+
+
+def package_sklearn(
+    name: str,
+    estimator_path: str | Path,
+    data_path: str | Path,
+    options: ContractOptions | None = None,
+    *,
+    seed: int = 0,
+) -> ModelPackage:
+    """A joblib-saved scikit-learn estimator or pipeline and an NPZ with ``X`` (or ``x``) and
+    optionally ``y``: converted by skl2onnx, the difference from scikit-learn recorded."""
+    content = read_npz(data_path)
+    x = content.arrays.get(sk.INPUT, content.arrays.get("x"))
+    if x is None:
+        raise ContractViolationError(
+            f"{data_path} needs the feature rows as X (or x); it holds {sorted(content.arrays)}"
+        )
+    converted = sk.convert(sk.load_estimator(estimator_path), x)
+    arrays = {sk.INPUT: x.astype("float32")}
+    y = content.arrays.get("y", content.arrays.get("labels"))
+    if y is not None:
+        arrays["y"] = sk.class_index(y, converted.classes) if converted.classes else y.astype("float32")
+    content = NpzContent(content.path, arrays, content.names)
+    user = options or ContractOptions()
+    merged = replace(
+        converted.options,
+        feature_names=user.feature_names or content.names.get("feature_names", ()),
+        target_names=user.target_names or content.names.get("target_names", ()),
+    )
+    proto = load_onnx(converted.onnx_model, f"{name} (skl2onnx)")
+    contract = contract_for_graph(proto, merged)
+    data = content.to_data(name, contract, seed=seed)
+    return package_onnx_model(
+        name, converted.onnx_model, data, contract=contract,
+        metrics={"export_max_abs_diff": converted.max_abs_diff},
+        tags={**IMPORT_TAGS, "lifecycle.recipe": "sklearn", "lifecycle.source_file": Path(estimator_path).name},
+        description=f"scikit-learn {Path(estimator_path).name} converted by skl2onnx",
+    )  # fmt: skip
+
+
+def package_torch(
+    name: str,
+    factory: str,
+    data_path: str | Path,
+    options: ContractOptions | None = None,
+    *,
+    weights: str | Path | None = None,
+    output_names: tuple[str, ...] = (),
+    seed: int = 0,
+) -> ModelPackage:
+    """A PyTorch module from ``package.module:factory`` (and a weights file), exported by torch's
+    exporter on two example items of the NPZ, the difference from torch recorded."""
+    module = torch_module.load_factory(factory)
+    if weights is not None:
+        torch_module.load_weights(module, weights)
+    content = read_npz(data_path)
+    options = options or ContractOptions()
+    labels = {"y", "labels", "boxes", "box_classes", "box_item"}
+    example = {k: v[:2] for k, v in content.arrays.items() if k not in labels}
+    exported = torch_module.export(module, example, output_names=output_names, dynamic=options.shapes)
+    proto = load_onnx(exported.onnx_model, f"{name} (torch export)")
+    contract = contract_for_graph(proto, options.with_names(**content.names))
+    data = content.to_data(name, contract, seed=seed)
+    return package_onnx_model(
+        name, exported.onnx_model, data, contract=contract,
+        metrics={"export_max_abs_diff": exported.max_abs_diff},
+        tags={**IMPORT_TAGS, "lifecycle.recipe": "torch-export", "lifecycle.source": factory},
+        description=f"exported from {factory}",
+    )  # fmt: skip
+
+
+def register(
+    registry: ModelRegistry, package: ModelPackage, *, alias: str | None = None, actor: str = "cli"
+) -> Registered:
+    version = registry.register(package)
+    if alias is not None:
+        version = registry.set_alias(version.name, alias, version.version, actor=actor)
+    return Registered(version, package)
+
+
+def register_onnx_file(
+    registry: ModelRegistry,
+    name: str,
+    onnx_path: str | Path,
+    data_path: str | Path,
+    options: ContractOptions | None = None,
+    *,
+    alias: str | None = None,
+    actor: str = "cli",
+) -> Registered:
+    return register(
+        registry, package_onnx_file(name, onnx_path, data_path, options), alias=alias, actor=actor
+    )
+
+
+__all__ = [
+    "ContractOptions",
+    "Registered",
+    "package_onnx_file",
+    "package_sklearn",
+    "package_torch",
+    "register",
+    "register_onnx_file",
+]
