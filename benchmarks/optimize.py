@@ -82,7 +82,7 @@ def summarize(console: Console, rows: list[Row]) -> None:
         if not pool:
             continue
         best = max(pool, key=lambda r: r.speedup_b1 or 0)
-        drop = -(best.accuracy_delta or 0) * 100
+        drop = -(best.delta or 0) * 100
         size_ratio = fp32_size / (best.size_bytes or 1)
         checks = {
             f"× b1 {best.speedup_b1:.2f} (≥ {TARGETS['speedup_b1']})": (best.speedup_b1 or 0) >= TARGETS["speedup_b1"],

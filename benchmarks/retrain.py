@@ -102,7 +102,9 @@ def main() -> None:
                                    tags={"lifecycle.role": "student", "lifecycle.teacher_version": "1"})  # fmt: skip
         fp32_version = registry.register(fp32).version
         int8 = int8_static(
-            Parent(model, fp32_version, fp32.onnx_model, fp32.contract, data), RecipeOptions(), state / "int8"
+            Parent.of_splits(model, fp32_version, fp32.onnx_model, fp32.contract, data),
+            RecipeOptions(),
+            state / "int8",
         )
         champion = registry.register(
             package_onnx_model(

@@ -97,7 +97,9 @@ def main() -> None:
         champion = train_and_register(services.registry, args.example, alias="champion").version
         local = services.registry.download(champion.name, champion.version, state / "champion")
         data = local.splits()
-        parent = Parent(champion.name, champion.version, local.onnx_path.read_bytes(), local.contract, data)
+        parent = Parent.of_splits(
+            champion.name, champion.version, local.onnx_path.read_bytes(), local.contract, data
+        )
         variant = int8_static(parent, RecipeOptions(), state / "int8")
         challenger = services.registry.register(
             package_onnx_model(

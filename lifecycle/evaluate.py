@@ -31,7 +31,17 @@ class Evaluation:
     value: float
     higher_is_better: bool
     metrics: dict[str, float] = field(default_factory=dict)
-    """Every figure computed (the metric included)."""
+    """Every figure computed (the metric included); ``scale`` where a gate judges the metric
+    relative to the reference outputs (their standard deviation, or largest magnitude)."""
+
+    @property
+    def fidelity(self) -> float | None:
+        """Agreement with the reference by the task's measure (top-1 agreement, cosine, box
+        agreement); ``None`` for regression and generic tensors, judged by error instead."""
+        for key in ("agreement", "cosine", "box_agreement"):
+            if key in self.metrics:
+                return self.metrics[key]
+        return None
 
 
 def evaluate(
@@ -78,7 +88,11 @@ def _classification(
 def _regression(contract: ModelContract, outputs: Arrays, samples: Samples, reference: Arrays) -> Evaluation:
     pred = _as_2d(scores_of(contract, outputs))
     ref = _as_2d(scores_of(contract, reference))
-    metrics = {"rmse_to_reference": _rmse(pred, ref), "max_abs_diff": float(np.abs(pred - ref).max())}
+    metrics = {
+        "rmse_to_reference": _rmse(pred, ref),
+        "max_abs_diff": float(np.abs(pred - ref).max()),
+        "scale": float(ref.std()),
+    }
     if samples.y is None:
         return Evaluation("rmse_to_reference", metrics["rmse_to_reference"], False, metrics)
     y = _as_2d(samples.y.astype(np.float32))

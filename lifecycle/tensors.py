@@ -8,6 +8,7 @@ Two tensors that name the same dynamic dimension must agree on its size in one r
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -192,3 +193,12 @@ def concat(parts: Sequence[Mapping[str, NDArray[Any]]]) -> dict[str, NDArray[Any
     if not parts:
         return {}
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def arrays_sha256(arrays: Mapping[str, NDArray[Any]]) -> str:
+    """sha256 over named arrays (names included): which data a run or a variant saw."""
+    digest = hashlib.sha256()
+    for name, arr in sorted(arrays.items()):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()

@@ -311,7 +311,7 @@ class Retrainer:
             architecture = Architecture.from_json(arch_file.read_text())
         else:
             teacher_arch = teacher_local.files_dir / ARCHITECTURE_FILE
-            parent = Parent(
+            parent = Parent.of_splits(
                 local.name, local.version, local.onnx_path.read_bytes(), local.contract, splits,
                 architecture=Architecture.from_json(teacher_arch.read_text()) if teacher_arch.exists() else None,
             )  # fmt: skip
@@ -336,7 +336,7 @@ class Retrainer:
         """Register an INT8 variant of the new student when it keeps accuracy within 0.5 pt."""
         try:
             variant = int8_static(
-                Parent(model, version, onnx_model, contract, splits), RecipeOptions(), work / "int8"
+                Parent.of_splits(model, version, onnx_model, contract, splits), RecipeOptions(), work / "int8"
             )
         except LifecycleError as exc:
             log.warning("INT8 of the retrained student failed (%s); rolling out the fp32 student", exc)

@@ -110,6 +110,12 @@ def register_command(
     torch_factory: Annotated[
         str | None, typer.Option("--torch", help="package.module:factory returning a torch.nn.Module.")
     ] = None,
+    from_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="models:/NAME/VERSION logged by your code (onnx, pytorch or sklearn flavor)."
+        ),
+    ] = None,
     weights: Annotated[
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="Weights for --torch (safetensors or state dict)."),
@@ -138,11 +144,19 @@ def register_command(
     ] = "",
     alias: Annotated[str | None, typer.Option(help="Alias to set on the new version.")] = None,
 ) -> None:
-    """Register your own model (ONNX, PyTorch or scikit-learn) with arrays to calibrate and evaluate it."""
+    """Register your own model (ONNX, PyTorch, scikit-learn, or a version your code logged to MLflow)
+    with arrays to calibrate and evaluate it."""
     from lifecycle.cli.app import _actor, _services
     from lifecycle.contract import Detection, Pooling
     from lifecycle.intake.contract import ContractOptions, parse_pad, parse_shape
-    from lifecycle.registration import package_onnx_file, package_sklearn, package_torch, register
+    from lifecycle.registration import (
+        package_logged,
+        package_onnx_file,
+        package_sklearn,
+        package_torch,
+        register,
+    )
+    from registry.logged import load_logged_model
 
     sources = [s for s in (onnx_file, sklearn_file, torch_factory) if s is not None]
     try:
@@ -156,17 +170,20 @@ def register_command(
             pooling=None if pooling is None else Pooling(pooling, mask=pooling_mask or None, normalize=normalize),
             detection=Detection(decoder=decoder) if task == "detection" else None,
         )  # fmt: skip
-        with console.status(f"checking and packaging {name}…"):
-            if onnx_file is not None:
-                package = package_onnx_file(name, onnx_file, data, options)
-            elif sklearn_file is not None:
-                package = package_sklearn(name, sklearn_file, data, options)
-            else:
-                assert torch_factory is not None
-                package = package_torch(
-                    name, torch_factory, data, options, weights=weights, output_names=_names(output_names)
-                )
         with _services() as services:
+            with console.status(f"checking and packaging {name}…"):
+                if onnx_file is not None:
+                    package = package_onnx_file(name, onnx_file, data, options)
+                elif sklearn_file is not None:
+                    package = package_sklearn(name, sklearn_file, data, options)
+                elif from_uri is not None:
+                    logged = load_logged_model(services.registry.tracking_uri, from_uri)
+                    package = package_logged(name, logged, data, options, output_names=_names(output_names))
+                else:
+                    assert torch_factory is not None
+                    package = package_torch(
+                        name, torch_factory, data, options, weights=weights, output_names=_names(output_names)
+                    )
             registered = register(services.registry, package, alias=alias, actor=_actor())
     except (LifecycleError, ValueError) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")

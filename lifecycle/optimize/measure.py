@@ -1,4 +1,4 @@
-"""Quality and speed of runners, timed interleaved: each round runs every runner once, in a fresh
+"""Speed of runners, timed interleaved: each round runs every runner once, in a fresh
 random order, so that a noisy neighbour slows all of them alike and ratios stay meaningful.
 
 The order is shuffled rather than rotated because a runtime can slow down whichever runs right
@@ -9,34 +9,15 @@ one runner would always pay for the same predecessor.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from lifecycle.runtimes.base import Runner
-from lifecycle.training import accuracy
-
-
-@dataclass(frozen=True)
-class Quality:
-    accuracy: float
-    accuracy_delta: float
-    """Accuracy minus the parent's, in fractions (−0.004 = −0.4 pt)."""
-    agreement: float
-    """Share of test inputs where top-1 equals the parent's."""
-    max_abs_diff: float
-    """Largest logit difference from the parent."""
-
-
-def quality(logits: NDArray[np.float32], parent_logits: NDArray[np.float32], y: NDArray[np.int64]) -> Quality:
-    own, parent = accuracy(logits, y), accuracy(parent_logits, y)
-    return Quality(
-        accuracy=own,
-        accuracy_delta=own - parent,
-        agreement=float((logits.argmax(1) == parent_logits.argmax(1)).mean()),
-        max_abs_diff=float(np.abs(logits - parent_logits).max()),
-    )
+from lifecycle.runtimes.base import NamedRunner
+from lifecycle.tensors import batch_size
 
 
 @dataclass(frozen=True)
@@ -60,9 +41,16 @@ class Timing:
         return float(np.median(pairs))
 
 
+def batch_of(inputs: Mapping[str, NDArray[Any]], batch: int) -> dict[str, NDArray[Any]]:
+    """``batch`` items of every input (repeating the given items when there are fewer)."""
+    n = batch_size(inputs)
+    index = np.arange(batch) % n
+    return {name: np.ascontiguousarray(arr[index]) for name, arr in inputs.items()}
+
+
 def time_interleaved(
-    runners: dict[str, Runner],
-    x: NDArray[np.float32],
+    runners: Mapping[str, NamedRunner],
+    inputs: Mapping[str, NDArray[Any]],
     *,
     rounds: int = 200,
     batch: int = 32,
@@ -70,13 +58,15 @@ def time_interleaved(
     warmup: int = 5,
     seed: int = 0,
 ) -> dict[str, Timing]:
+    """Batch-1 and batch-``batch`` latencies of every runner on the same named inputs (their
+    non-batch sizes are the contract's shapes as the data gives them: 3×224×224, sequence 128 …)."""
     names = list(runners)
-    one = x[:1]
-    many = np.resize(x, (batch, x.shape[1])).astype(np.float32)
+    one = batch_of(inputs, 1)
+    many = batch_of(inputs, batch)
     for name in names:
         for _ in range(warmup):
-            runners[name].run(one)
-        runners[name].run(many)
+            runners[name].run_named(one)
+        runners[name].run_named(many)
     single: dict[str, list[float]] = {n: [] for n in names}
     batched: dict[str, list[float]] = {n: [] for n in names}
     rng = np.random.default_rng(seed)
@@ -84,11 +74,11 @@ def time_interleaved(
         for name in (names[i] for i in rng.permutation(len(names))):
             if r < rounds:
                 start = time.perf_counter()
-                runners[name].run(one)
+                runners[name].run_named(one)
                 single[name].append(time.perf_counter() - start)
             if r < batch_rounds:
                 start = time.perf_counter()
-                runners[name].run(many)
+                runners[name].run_named(many)
                 batched[name].append(time.perf_counter() - start)
     out = {}
     for name in names:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from importlib import metadata
+from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
 from lifecycle.optimize.variant import Variant
@@ -23,7 +24,7 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
-def operator_profile(variant: Variant, x: NDArray[np.float32], runs: int = 20) -> dict[str, float]:
+def operator_profile(variant: Variant, feeds: Mapping[str, NDArray[Any]], runs: int = 20) -> dict[str, float]:
     """Microseconds per operator type over ``runs`` batch-1 inferences (ORT and OpenVINO)."""
     if variant.runtime == "onnxruntime":
         from lifecycle.runtimes.onnxruntime import OrtRunner
@@ -31,7 +32,7 @@ def operator_profile(variant: Variant, x: NDArray[np.float32], runs: int = 20) -
         with tempfile.TemporaryDirectory() as tmp:
             runner = OrtRunner(variant.files["model.onnx"], profile_prefix=f"{tmp}/p")
             for _ in range(runs):
-                runner.run(x)
+                runner.run_named(feeds)
             return runner.end_profiling()
     if variant.runtime == "openvino":
         from lifecycle.runtimes.openvino import OvRunner
@@ -41,7 +42,7 @@ def operator_profile(variant: Variant, x: NDArray[np.float32], runs: int = 20) -
         )
         totals: dict[str, float] = {}
         for _ in range(runs):
-            ov_runner.run(x)
+            ov_runner.run_named(feeds)
             for op, us in ov_runner.profile().items():
                 totals[op] = totals.get(op, 0.0) + us
         return dict(sorted(totals.items(), key=lambda kv: -kv[1]))

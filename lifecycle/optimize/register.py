@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 from safetensors.torch import save as save_safetensors
 
@@ -22,7 +22,6 @@ from lifecycle.package import (
     ModelPackage,
     reference_npz,
 )
-from lifecycle.samples import TensorData
 
 
 def variant_package(
@@ -30,13 +29,13 @@ def variant_package(
     variant: Variant,
     row: Row,
     gates: list[GateResult],
-    val_logits: NDArray[np.float32],
+    val_outputs: dict[str, NDArray[Any]],
     optimize_run_id: str,
 ) -> ModelPackage:
-    data = TensorData.from_splits(parent.data, parent.contract.inputs[0].name)
+    data = parent.data
     files = {
         CONTRACT_FILE: parent.contract.to_json().encode(),
-        REFERENCE_FILE: reference_npz(data.val, {parent.contract.primary_output: val_logits}),
+        REFERENCE_FILE: reference_npz(data.val, val_outputs),
         DATA_FILE: data.to_npz(),
     }
     if variant.module is not None and variant.architecture is not None:
@@ -46,7 +45,7 @@ def variant_package(
     tags = {
         "lifecycle.role": role,
         TAG_TASK: parent.contract.task,
-        TAG_METRIC: "accuracy",
+        TAG_METRIC: row.metric,
         "lifecycle.recipe": variant.recipe,
         "lifecycle.parent_version": parent.version,
         "lifecycle.parent_model": parent.name,

@@ -16,17 +16,19 @@ from lifecycle.nets import Architecture
 from lifecycle.optimize import gates as gating
 from lifecycle.optimize import recipes as recipe_registry
 from lifecycle.optimize.cpu import cpu_summary
-from lifecycle.optimize.gates import GateConfig
+from lifecycle.optimize.gates import GateConfig, Quality
+from lifecycle.optimize.judge import Judge
 from lifecycle.optimize.loader import load_variant
-from lifecycle.optimize.measure import quality, time_interleaved
+from lifecycle.optimize.measure import time_interleaved
 from lifecycle.optimize.profile import operator_profile, tool_versions
 from lifecycle.optimize.register import variant_package
 from lifecycle.optimize.report import Row, markdown, pareto_plot, write_json
 from lifecycle.optimize.variant import Parent, RecipeOptions, RecipeSkippedError, Variant
 from lifecycle.package import ARCHITECTURE_FILE
 from lifecycle.packaging import load_torch_model
-from lifecycle.runtimes.base import Runner, run_batched
+from lifecycle.runtimes.base import Runner, run_named_batched
 from lifecycle.runtimes.onnxruntime import OrtRunner
+from lifecycle.tensors import take
 from registry.abc import ModelRegistry, RunTracker
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ def load_parent(registry: ModelRegistry, name: str, version: str, workdir: Path)
     tags = registry.get_version(name, version).tags
     return Parent(
         name=name, version=version, onnx_model=local.onnx_path.read_bytes(), contract=local.contract,
-        data=local.splits(), module=module, architecture=architecture,
+        data=local.tensor_data(), module=module, architecture=architecture,
         teacher_version=tags.get("lifecycle.teacher_version"),
     )  # fmt: skip
 
@@ -98,15 +100,20 @@ def optimize(
     gate_config: GateConfig | None = None,
     rounds: int = 200,
     batch_rounds: int = 20,
+    batch: int | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> OptimizeReport:
+    """``batch``: the batch of the throughput figures (default 32 for tabular models, 8 for others,
+    whose items are images or sequences); the non-batch sizes are the data's, as the contract
+    states them."""
     started = time.perf_counter()
     gate_config = gate_config or GateConfig()
-    options = options or RecipeOptions(max_accuracy_drop=gate_config.max_accuracy_drop)
+    options = options or RecipeOptions(max_accuracy_drop=gate_config.max_accuracy_drop, gates=gate_config)
     for spec in recipes:
         recipe_registry.resolve(spec)  # fail before any work on a typo
     progress(f"downloading {name} v{version}")
     parent = load_parent(registry, name, version, workdir)
+    batch = batch or (32 if parent.contract.is_tabular else 8)
     run_id = tracker.start_run(
         f"optimize {name} v{version}",
         tags={"lifecycle.kind": "optimize", "lifecycle.model": name, "lifecycle.parent_version": version},
@@ -128,6 +135,7 @@ def optimize(
             gate_config,
             rounds,
             batch_rounds,
+            batch,
             progress,
         )
     except BaseException:
@@ -138,7 +146,9 @@ def optimize(
     out.mkdir(exist_ok=True)
     (out / "table.md").write_text(table)
     write_json(rows, out / "table.json")
-    pareto_plot(rows, out / "pareto.png", f"{name} v{version}: accuracy vs latency")
+    pareto_plot(
+        rows, out / "pareto.png", f"{name} v{version}: {rows[0].metric if rows else 'metric'} vs latency"
+    )
     for artifact in ("table.md", "table.json", "pareto.png"):
         tracker.log_artifact(run_id, out / artifact)
     registered = [r for r in rows if r.status == "registered"]
@@ -157,7 +167,7 @@ def optimize(
 def _run(
     registry: ModelRegistry, tracker: RunTracker, parent: Parent, run_id: str, workdir: Path,
     recipes: Sequence[str], options: RecipeOptions, gate_config: GateConfig, rounds: int, batch_rounds: int,
-    progress: Callable[[str], None],
+    batch: int, progress: Callable[[str], None],
 ) -> list[Row]:  # fmt: skip
     rows: dict[str, Row] = {}
     variants: dict[str, Variant] = {}
@@ -190,6 +200,7 @@ def _run(
     runners: dict[str, Runner] = {}
     memory: dict[str, float] = {}
     baselines = _baselines(parent, workdir)
+    first = take(parent.data.val.inputs, slice(0, 1))
     for label, factory in [
         *baselines.items(),
         *((s, (lambda v=v: load_variant(v))) for s, v in variants.items()),
@@ -197,7 +208,7 @@ def _run(
         before = psutil.Process().memory_info().rss
         try:
             runner = factory()
-            runner.run(parent.data.x_val[:1])
+            runner.run_named(first)
         except Exception as exc:
             if label in variants:
                 rows[label] = Row(
@@ -211,33 +222,35 @@ def _run(
         runners[label] = runner
         memory[label] = (psutil.Process().memory_info().rss - before) / 1e6
 
-    data = parent.data
-    parent_logits = run_batched(runners["ort-fp32"], data.x_test)
+    judge = Judge(parent, "test", gate_config)
     progress(
-        f"timing {len(runners)} runtimes interleaved ({rounds} rounds at batch 1, {batch_rounds} at batch 32)"
+        f"timing {len(runners)} runtimes interleaved ({rounds} rounds at batch 1, {batch_rounds} at batch {batch})"
     )
-    timings = time_interleaved(runners, data.x_test, rounds=rounds, batch_rounds=batch_rounds)
+    timings = time_interleaved(
+        runners, parent.data.test.inputs, rounds=rounds, batch=batch, batch_rounds=batch_rounds
+    )
     fp32 = {k: t for k, t in timings.items() if k in baselines}
     fastest = min(fp32, key=lambda k: fp32[k].p50_ms)
     fastest_batch = max(t.throughput for t in fp32.values())
     torch_p50 = timings["torch-fp32"].p50_ms if "torch-fp32" in timings else None
 
     for label, runner in runners.items():
-        q = quality(run_batched(runner, data.x_test), parent_logits, data.y_test)
+        measured = judge.evaluate(judge.outputs_of(runner))
         t = timings[label]
         kind = "baseline" if label in baselines else "variant"
         row = Row(
             label, kind, runner.runtime, runner.precision, "baseline" if kind == "baseline" else "",
             size_bytes=len(parent.onnx_model) if kind == "baseline" else variants[label].size_bytes,
-            accuracy=q.accuracy, accuracy_delta=q.accuracy_delta, agreement=q.agreement, max_abs_diff=q.max_abs_diff,
-            p50_ms=t.p50_ms, p95_ms=t.p95_ms, p99_ms=t.p99_ms, throughput=t.throughput,
+            metric=measured.metric, value=measured.value, delta=measured.value - judge.parent.value,
+            fidelity=measured.fidelity, max_abs_diff=measured.metrics.get("max_abs_diff"),
+            p50_ms=t.p50_ms, p95_ms=t.p95_ms, p99_ms=t.p99_ms, throughput=t.throughput, batch=batch,
             speedup_b1=timings[fastest].p50_ms / t.p50_ms, speedup_batch=t.throughput / fastest_batch,
             speedup_vs_torch_b1=None if torch_p50 is None else torch_p50 / t.p50_ms, memory_mb=memory[label],
         )  # fmt: skip
         if kind == "variant":
             _judge(
                 registry, tracker, parent, variants[label], row, runner, children[label], run_id, gate_config,
-                fastest, timings[fastest].p50_ms, t.paired_ratio(timings[fastest]), workdir,
+                judge.quality(measured), fastest, timings[fastest].p50_ms, t.paired_ratio(timings[fastest]), workdir,
             )  # fmt: skip
         rows[label] = row
     order = [*baselines, *recipes]
@@ -253,28 +266,31 @@ def _baselines(parent: Parent, workdir: Path) -> dict[str, Callable[[], Runner]]
     source.write_bytes(parent.onnx_model)
     out: dict[str, Callable[[], Runner]] = {"ort-fp32": lambda: OrtRunner(parent.onnx_model)}
     if parent.module is not None:
-        module = parent.module
-        out["torch-fp32"] = lambda: TorchRunner(module)
+        module, contract = parent.module, parent.contract
+        out["torch-fp32"] = lambda: TorchRunner(
+            module, input_names=contract.input_names, output_names=contract.output_names
+        )
     out["openvino-fp32-baseline"] = lambda: OvRunner(source, inference_precision="f32")
     return out
 
 
 def _judge(
     registry: ModelRegistry, tracker: RunTracker, parent: Parent, variant: Variant, row: Row, runner: Runner,
-    child: str, run_id: str, config: GateConfig, baseline: str, baseline_p50: float, ratio: float, workdir: Path,
+    child: str, run_id: str, config: GateConfig, quality: Quality, baseline: str, baseline_p50: float,
+    ratio: float, workdir: Path,
 ) -> None:  # fmt: skip
     results = gating.evaluate(
-        config, accuracy_delta=row.accuracy_delta or 0.0, latency_ratio=ratio, p50_ms=row.p50_ms or 0.0,
+        config, quality=quality, latency_ratio=ratio, p50_ms=row.p50_ms or 0.0,
         baseline_p50_ms=baseline_p50, baseline_name=baseline, size_bytes=row.size_bytes or 0,
     )  # fmt: skip
     row.notes = list(variant.notes)
     metrics = {
         k: v for k, v in {
-            "accuracy": row.accuracy, "accuracy_delta": row.accuracy_delta, "agreement": row.agreement,
+            row.metric: row.value, "metric_delta": row.delta, "fidelity": row.fidelity,
             "max_abs_diff": row.max_abs_diff, "size_bytes": row.size_bytes, "memory_mb": row.memory_mb,
             "p50_ms_b1": row.p50_ms, "p95_ms_b1": row.p95_ms, "p99_ms_b1": row.p99_ms,
-            "throughput_b32": row.throughput, "speedup_b1": row.speedup_b1, "latency_ratio_paired": ratio, "speedup_b32": row.speedup_batch,
-            "speedup_vs_torch_b1": row.speedup_vs_torch_b1,
+            f"throughput_b{row.batch}": row.throughput, "speedup_b1": row.speedup_b1, "latency_ratio_paired": ratio,
+            f"speedup_b{row.batch}": row.speedup_batch, "speedup_vs_torch_b1": row.speedup_vs_torch_b1,
         }.items() if v is not None
     }  # fmt: skip
     tracker.log_metrics(child, {**metrics, **{f"gate_{g.gate}_passed": float(g.passed) for g in results}})
@@ -283,7 +299,7 @@ def _judge(
     (report / "attempts.json").write_text(json.dumps(variant.attempts, indent=2))
     (report / "gates.json").write_text(json.dumps([g.__dict__ for g in results], indent=2))
     (report / "operator_profile.json").write_text(
-        json.dumps(operator_profile(variant, parent.data.x_val[:1]), indent=2)
+        json.dumps(operator_profile(variant, take(parent.data.val.inputs, slice(0, 1))), indent=2)
     )
     for artifact in report.iterdir():
         tracker.log_artifact(child, artifact, "report")
@@ -294,9 +310,9 @@ def _judge(
         tracker.set_tags(child, {**tags, "lifecycle.status": "rejected", "lifecycle.reason": reason})
         tracker.end_run(child)
         return
-    val_logits = run_batched(runner, parent.data.x_val)
+    val_outputs = run_named_batched(runner, parent.data.val.inputs)
     version = registry.register(
-        variant_package(parent, variant, row, results, val_logits, run_id), run_id=child
+        variant_package(parent, variant, row, results, val_outputs, run_id), run_id=child
     )
     row.status, row.version, row.run_id = "registered", version.version, child
     tracker.set_tags(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -11,6 +12,8 @@ from lifecycle.contract import ModelContract
 from lifecycle.data import DataSplits
 from lifecycle.errors import LifecycleError
 from lifecycle.nets import Architecture
+from lifecycle.optimize.gates import GateConfig
+from lifecycle.samples import TensorData
 
 
 class RecipeSkippedError(LifecycleError):
@@ -29,17 +32,57 @@ class Parent:
     version: str
     onnx_model: bytes
     contract: ModelContract
-    data: DataSplits
+    data: TensorData
     module: nn.Module | None = None
     """The torch network, when the version carries weights (needed by pruning and distillation)."""
     architecture: Architecture | None = None
     teacher_version: str | None = None
+
+    @property
+    def splits(self) -> DataSplits:
+        """The one-input labeled view that the torch training recipes (pruning, distillation, QAT)
+        take.
+
+        :raises RecipeSkippedError: for models other than tabular classifiers with labels."""
+        contract = self.contract
+        if not contract.is_tabular or contract.task != "classification" or self.data.train.y is None:
+            raise RecipeSkippedError(
+                f"{self.name} v{self.version} is {contract.describe()}; this recipe trains tabular "
+                "classifiers with labels only"
+            )
+        return self.data.to_splits(contract.feature_names, contract.class_names)
+
+    def describe(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    @classmethod
+    def of_splits(
+        cls,
+        name: str,
+        version: str,
+        onnx_model: bytes,
+        contract: ModelContract,
+        splits: DataSplits,
+        **extra: Any,
+    ) -> Parent:
+        """A parent from a tabular ``DataSplits`` (the built-in examples and the retrain pipeline)."""
+        return cls(
+            name,
+            version,
+            onnx_model,
+            contract,
+            TensorData.from_splits(splits, contract.inputs[0].name),
+            **extra,
+        )
 
 
 @dataclass(frozen=True)
 class RecipeOptions:
     max_accuracy_drop: float = 0.005
     """The accuracy gate, also used by INT8 recipes to decide whether to escalate."""
+    gates: GateConfig | None = None
+    """Every quality gate (per task) that INT8 escalation must meet; default: the accuracy drop
+    above and the other gates' defaults."""
     calibration_method: str = "minmax"
     """minmax, entropy or percentile (ORT static quantization)."""
     calibration_size: int = 128
@@ -50,6 +93,9 @@ class RecipeOptions:
     distill_temperature: float = 2.0
     distill_alpha: float = 0.7
     distill_epochs: int = 60
+
+    def gate_config(self) -> GateConfig:
+        return self.gates or GateConfig(max_accuracy_drop=self.max_accuracy_drop)
 
 
 @dataclass

@@ -19,7 +19,8 @@ class RuntimeUnavailableError(LifecycleError):
 
 @runtime_checkable
 class Runner(Protocol):
-    """A loaded model. ``run`` takes ``[batch, n_features]`` float32 and returns float32 logits."""
+    """A loaded model. ``run_named`` takes and returns named tensors of any model; ``run`` is the
+    one-input, one-output shortcut that the tabular serving path uses (float32 rows in, float32 out)."""
 
     @property
     def runtime(self) -> str:
@@ -32,6 +33,9 @@ class Runner(Protocol):
 
     def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]: ...
 
+    def run_named(self, feeds: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        """Every output by name, for named inputs of the contract's dtypes."""
+
 
 @runtime_checkable
 class NamedRunner(Protocol):
@@ -40,11 +44,20 @@ class NamedRunner(Protocol):
     def run_named(self, feeds: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]: ...
 
 
+MAX_BATCH_ITEMS = 256
+MAX_BATCH_BYTES = 64 * 2**20
+
+
 def run_named_batched(
-    runner: NamedRunner, inputs: Mapping[str, NDArray[Any]], batch_size: int = 32
+    runner: NamedRunner, inputs: Mapping[str, NDArray[Any]], batch_size: int | None = None
 ) -> dict[str, NDArray[Any]]:
-    """All outputs on all items, ``batch_size`` items per call."""
+    """All outputs on all items, ``batch_size`` items per call; by default as many as fit in 64 MiB
+    of input, at most 256 (dynamically quantized models scale activations per call, so the same
+    items in other batches give slightly different answers: keep batches the same everywhere)."""
     n = batch_size_of(inputs)
+    if batch_size is None:
+        per_item = sum(arr[:1].nbytes for arr in inputs.values()) or 1
+        batch_size = max(1, min(MAX_BATCH_ITEMS, MAX_BATCH_BYTES // per_item))
     parts = [runner.run_named(take(inputs, slice(i, i + batch_size))) for i in range(0, n, batch_size)]
     return concat(parts)
 

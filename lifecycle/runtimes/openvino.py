@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -64,12 +66,22 @@ class OvRunner:
         self.float_precision = float_precision
         self.precision = "int8" if _has_fake_quantize(loaded) else float_precision
         self._request = self._compiled.create_infer_request()
+        self.output_names = [out.get_any_name() for out in self._compiled.outputs]
         self._lock = threading.Lock()  # one infer request: serving calls run() from many threads
 
     def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         with self._lock:
             self._request.infer({0: x})
             return np.asarray(self._request.get_output_tensor(0).data, dtype=np.float32).copy()
+
+    def run_named(self, feeds: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        """Every output by name (multi-input and multi-output models)."""
+        with self._lock:
+            self._request.infer(dict(feeds))
+            return {
+                name: np.asarray(self._request.get_output_tensor(i).data).copy()
+                for i, name in enumerate(self.output_names)
+            }
 
     def profile(self) -> dict[str, float]:
         """Microseconds per operator type of the last inference (needs ``profile=True``)."""

@@ -4,6 +4,7 @@ INT8 QDQ ONNX model; the weak-typing builder flags are gone). Needs an NVIDIA GP
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,12 @@ def _import() -> tuple[Any, Any]:
     return trt, cudart
 
 
-def build_engine(onnx_path: Path, *, max_batch: int = 64) -> bytes:
-    """Parse ONNX and build a serialized engine with a dynamic batch profile (1 … ``max_batch``)."""
-    import onnx
-
+def build_engine(
+    onnx_path: Path, *, max_batch: int = 64, item_shapes: Mapping[str, tuple[int, ...]] | None = None
+) -> bytes:
+    """Parse ONNX and build a serialized engine with a dynamic batch profile (1 … ``max_batch``) for
+    every input; dynamic non-batch sizes are taken from ``item_shapes`` (one item's shape per input,
+    e.g. the contract's 3×224×224 or a sequence of 128), fixed sizes from the graph."""
     trt, _ = _import()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -50,12 +53,16 @@ def build_engine(onnx_path: Path, *, max_batch: int = 64) -> bytes:
         raise RuntimeUnavailableError(f"TensorRT could not parse {onnx_path.name}: {errors}")
     config = builder.create_builder_config()
     profile = builder.create_optimization_profile()
-    model = onnx.load_model(str(onnx_path), load_external_data=False)
-    graph_input = model.graph.input[0]
-    features = graph_input.type.tensor_type.shape.dim[1].dim_value
-    profile.set_shape(
-        graph_input.name, (1, features), (max(1, max_batch // 2), features), (max_batch, features)
-    )
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        dims = tuple(int(d) for d in tensor.shape)[1:]
+        given = (item_shapes or {}).get(tensor.name)
+        if any(d < 0 for d in dims) and given is None:
+            raise RuntimeUnavailableError(
+                f"input {tensor.name!r} has dynamic sizes {dims}: give one item's shape to build the profile"
+            )
+        item = tuple(d if d > 0 else int(g) for d, g in zip(dims, given or dims, strict=True))
+        profile.set_shape(tensor.name, (1, *item), (max(1, max_batch // 2), *item), (max_batch, *item))
     config.add_optimization_profile(profile)
     engine = builder.build_serialized_network(network, config)
     if engine is None:
@@ -66,18 +73,26 @@ def build_engine(onnx_path: Path, *, max_batch: int = 64) -> bytes:
 class TrtRunner:
     runtime = "tensorrt"
 
-    def __init__(self, onnx_path: Path, *, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        onnx_path: Path,
+        *,
+        max_batch: int = 64,
+        item_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    ) -> None:
         import onnx
 
         trt, cudart = _import()
         self._trt, self._cudart = trt, cudart
         self.precision = graph_precision(onnx.load_model(str(onnx_path)))
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self._engine = runtime.deserialize_cuda_engine(build_engine(onnx_path, max_batch=max_batch))
+        engine = build_engine(onnx_path, max_batch=max_batch, item_shapes=item_shapes)
+        self._engine = runtime.deserialize_cuda_engine(engine)
         self._context = self._engine.create_execution_context()
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        self._input = next(n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
-        self._output = next(n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        mode = trt.TensorIOMode
+        self.input_names = [n for n in names if self._engine.get_tensor_mode(n) == mode.INPUT]
+        self.output_names = [n for n in names if self._engine.get_tensor_mode(n) == mode.OUTPUT]
         self._max_batch = max_batch
 
     def _check(self, result: Any) -> Any:
@@ -87,24 +102,40 @@ class TrtRunner:
         return result[1] if isinstance(result, tuple) and len(result) > 1 else None
 
     def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        cudart = self._cudart
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        self._context.set_input_shape(self._input, x.shape)
-        out_shape = tuple(self._context.get_tensor_shape(self._output))
-        out = np.empty(out_shape, dtype=np.float32)
-        d_in = self._check(cudart.cudaMalloc(x.nbytes))
-        d_out = self._check(cudart.cudaMalloc(out.nbytes))
+        out = self.run_named({self.input_names[0]: np.ascontiguousarray(x, dtype=np.float32)})
+        return np.asarray(out[self.output_names[0]], dtype=np.float32)
+
+    def run_named(self, feeds: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        cudart, trt = self._cudart, self._trt
+        kind = cudart.cudaMemcpyKind
+        buffers: list[Any] = []
         try:
-            kind = cudart.cudaMemcpyKind
-            self._check(cudart.cudaMemcpy(d_in, x.ctypes.data, x.nbytes, kind.cudaMemcpyHostToDevice))
-            self._context.set_tensor_address(self._input, int(d_in))
-            self._context.set_tensor_address(self._output, int(d_out))
+            for name in self.input_names:
+                arr = np.ascontiguousarray(feeds[name], dtype=trt.nptype(self._engine.get_tensor_dtype(name)))
+                self._context.set_input_shape(name, arr.shape)
+                device = self._check(cudart.cudaMalloc(max(arr.nbytes, 1)))
+                buffers.append(device)
+                self._check(
+                    cudart.cudaMemcpy(device, arr.ctypes.data, arr.nbytes, kind.cudaMemcpyHostToDevice)
+                )
+                self._context.set_tensor_address(name, int(device))
+            outputs: dict[str, NDArray[Any]] = {}
+            for name in self.output_names:
+                shape = tuple(self._context.get_tensor_shape(name))
+                outputs[name] = np.empty(shape, dtype=trt.nptype(self._engine.get_tensor_dtype(name)))
+                device = self._check(cudart.cudaMalloc(max(outputs[name].nbytes, 1)))
+                buffers.append(device)
+                self._context.set_tensor_address(name, int(device))
             stream = self._check(cudart.cudaStreamCreate())
             self._context.execute_async_v3(stream)
             self._check(cudart.cudaStreamSynchronize(stream))
             self._check(cudart.cudaStreamDestroy(stream))
-            self._check(cudart.cudaMemcpy(out.ctypes.data, d_out, out.nbytes, kind.cudaMemcpyDeviceToHost))
+            for name, arr in outputs.items():
+                address = int(self._context.get_tensor_address(name))
+                self._check(
+                    cudart.cudaMemcpy(arr.ctypes.data, address, arr.nbytes, kind.cudaMemcpyDeviceToHost)
+                )
         finally:
-            cudart.cudaFree(d_in)
-            cudart.cudaFree(d_out)
-        return out
+            for device in buffers:
+                cudart.cudaFree(device)
+        return outputs

@@ -8,13 +8,12 @@ import pytest
 import torch
 
 from lifecycle.data import DataSplits
+from lifecycle.evaluate import evaluate
 from lifecycle.examples import get_example
 from lifecycle.optimize.loader import load_variant
-from lifecycle.optimize.measure import quality
 from lifecycle.optimize.run import apply_recipe
 from lifecycle.optimize.variant import Parent, RecipeOptions, RecipeSkippedError
 from lifecycle.packaging import package_torch_model
-from lifecycle.runtimes.base import run_batched
 from lifecycle.runtimes.onnxruntime import OrtRunner
 
 
@@ -22,7 +21,9 @@ def _parent(example: str, data: DataSplits) -> Parent:
     ex = get_example(example)
     module, architecture, _ = ex.train(data, seed=0)
     package = package_torch_model(example, module, data, architecture=architecture)
-    return Parent(example, "1", package.onnx_model, package.contract, data, module, architecture)
+    return Parent.of_splits(
+        example, "1", package.onnx_model, package.contract, data, module=module, architecture=architecture
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +60,11 @@ def test_cpu_recipe_produces_a_loadable_faithful_variant(
     )
     runner = load_variant(variant)
     assert (runner.runtime, runner.precision) == EXPECTED[recipe]
-    data = tabular_parent.data
-    q = quality(
-        run_batched(runner, data.x_test), OrtRunner(tabular_parent.onnx_model).run(data.x_test), data.y_test
-    )
-    assert q.accuracy > 0.9, recipe
-    assert q.agreement > 0.9, recipe
+    test = tabular_parent.data.test
+    reference = OrtRunner(tabular_parent.onnx_model).run_named(test.inputs)
+    q = evaluate(tabular_parent.contract, runner.run_named(test.inputs), test, reference=reference)
+    assert q.metric == "accuracy" and q.value > 0.9, recipe
+    assert q.fidelity is not None and q.fidelity > 0.9, recipe
     assert variant.size_bytes > 0
 
 
@@ -98,9 +98,11 @@ def test_int8_escalation_is_recorded_when_accuracy_is_missed(tabular_parent: Par
     assert OrtRunner(variant.files["model.onnx"]).precision == "int8"
 
 
-def test_dynamic_quantization_of_a_cnn_uses_conv_integer(cnn_parent: Parent, tmp_path: Path) -> None:
-    variant = apply_recipe("ort-int8-dynamic", cnn_parent, RecipeOptions(), tmp_path)
-    assert any("ConvInteger" in n for n in variant.notes)
+def test_dynamic_quantization_skips_a_convolutional_graph_saying_why(
+    cnn_parent: Parent, tmp_path: Path
+) -> None:
+    with pytest.raises(RecipeSkippedError, match=r"convolutional \(\d+ Conv, \d+ MatMul/Gemm\).*ConvInteger"):
+        apply_recipe("ort-int8-dynamic", cnn_parent, RecipeOptions(), tmp_path)
 
 
 def test_structured_pruning_skips_unknown_architectures(cnn_parent: Parent, tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def _negated(package: ModelPackage, data: DataSplits) -> ModelPackage:
 
 
 def _int8(package: ModelPackage, data: DataSplits, workdir: Path) -> ModelPackage:
-    parent = Parent(package.name, "1", package.onnx_model, package.contract, data)
+    parent = Parent.of_splits(package.name, "1", package.onnx_model, package.contract, data)
     variant = int8_static(parent, RecipeOptions(), workdir)
     return package_onnx_model(
         package.name, variant.files["model.onnx"].read_bytes(), data, contract=package.contract,

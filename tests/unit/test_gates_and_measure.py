@@ -5,21 +5,21 @@ import time
 import numpy as np
 import pytest
 
-from lifecycle.optimize.gates import GateConfig, evaluate, rejection_reason
-from lifecycle.optimize.measure import quality, time_interleaved
+from lifecycle.optimize.gates import GateConfig, Quality, evaluate, quality_gate, rejection_reason
+from lifecycle.optimize.measure import time_interleaved
 from lifecycle.optimize.report import Row, markdown
 
 
 def _gates(config: GateConfig, **kw: float) -> dict[str, bool]:
+    delta = kw.pop("accuracy_delta", 0.0)
     args = {
-        "accuracy_delta": 0.0,
         "latency_ratio": 1.0,
         "p50_ms": 1.0,
         "baseline_p50_ms": 1.0,
         "size_bytes": 10,
     }
     args.update(kw)
-    results = evaluate(config, baseline_name="ort-fp32", **args)  # type: ignore[arg-type]
+    results = evaluate(config, quality=Quality.accuracy(delta), baseline_name="ort-fp32", **args)  # type: ignore[arg-type]
     return {r.gate: r.passed for r in results}
 
 
@@ -38,7 +38,7 @@ def test_a_slower_variant_is_rejected_unless_within_noise() -> None:
 def test_size_gate_and_reason() -> None:
     config = GateConfig(max_size_bytes=1_000_000)
     results = evaluate(
-        config, accuracy_delta=-0.02, latency_ratio=3.0, p50_ms=3.0, baseline_p50_ms=1.0,
+        config, quality=Quality.accuracy(-0.02), latency_ratio=3.0, p50_ms=3.0, baseline_p50_ms=1.0,
         baseline_name="ort-fp32", size_bytes=2_000_000,
     )  # fmt: skip
     assert [r.passed for r in results] == [False, False, False]
@@ -47,19 +47,43 @@ def test_size_gate_and_reason() -> None:
     assert "accuracy drop 2.00 pt" in reason and "3.00× ort-fp32" in reason and "2.00 MB > 1.00 MB" in reason
 
 
+@pytest.mark.parametrize(
+    ("quality", "passed", "message"),
+    [
+        (Quality("map50", 0.60, 0.595), True, "mAP@0.5 drop 0.50 pt ≤ 1.00 pt"),
+        (Quality("map50", 0.60, 0.58), False, "mAP@0.5 drop 2.00 pt > 1.00 pt"),
+        (Quality("box_agreement", 1.0, 0.96), True, "box agreement with FP32 0.9600 ≥ 0.9500"),
+        (Quality("cosine", 1.0, 0.985), False, "mean cosine to FP32 0.9850 < 0.9900"),
+        (Quality("rmse", 50.0, 51.0), True, "RMSE +2.00 % (≤ +5.0 %)"),
+        (Quality("rmse", 50.0, 55.0), False, "RMSE +10.00 % (> +5.0 %)"),
+        (Quality("rmse_to_reference", 0.0, 3.0, scale=20.0), False, "RMSE to FP32 15.00 % of its scale"),
+        (
+            Quality("max_abs_error", 0.0, 0.01, scale=4.0),
+            True,
+            "largest error against FP32 0.25 % of its scale",
+        ),
+        (Quality("agreement", 1.0, 0.99), False, "top-1 agreement drop 1.00 pt > 0.50 pt"),
+    ],
+)
+def test_each_task_metric_has_its_gate(quality: Quality, passed: bool, message: str) -> None:
+    result = quality_gate(GateConfig(), quality)
+    assert result.passed is passed and message in result.message
+
+
 class _Sleeper:
     runtime, precision = "fake", "fp32"
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        time.sleep(self.seconds * (len(x) if len(x) > 1 else 1) / 8)
-        return np.zeros((len(x), 2), dtype=np.float32)
+    def run_named(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(feeds["x"])
+        time.sleep(self.seconds * (n if n > 1 else 1) / 8)
+        return {"logits": np.zeros((n, 2), dtype=np.float32)}
 
 
 def test_interleaved_timing_orders_runners_by_speed() -> None:
-    x = np.zeros((4, 3), dtype=np.float32)
+    x = {"x": np.zeros((4, 3), dtype=np.float32)}
     timings = time_interleaved(
         {"fast": _Sleeper(0.001), "slow": _Sleeper(0.004)}, x, rounds=20, batch_rounds=3, warmup=1
     )
@@ -69,17 +93,9 @@ def test_interleaved_timing_orders_runners_by_speed() -> None:
     assert len(timings["fast"].samples_ms) == 20
 
 
-def test_quality_against_the_parent() -> None:
-    parent = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]], dtype=np.float32)
-    variant = np.array([[1.5, 0.0], [0.0, 2.0], [0.0, 1.0]], dtype=np.float32)
-    q = quality(variant, parent, np.array([0, 1, 1]))
-    assert q.accuracy == pytest.approx(1.0) and q.accuracy_delta == pytest.approx(1 / 3)
-    assert q.agreement == pytest.approx(2 / 3) and q.max_abs_diff == pytest.approx(2.0)
-
-
 def test_markdown_table_lists_reasons_and_notes() -> None:
     rows = [
-        Row("ort-fp32", "baseline", "onnxruntime", "fp32", "baseline", p50_ms=1.0, accuracy=0.9),
+        Row("ort-fp32", "baseline", "onnxruntime", "fp32", "baseline", p50_ms=1.0, value=0.9),
         Row("x", "variant", "onnxruntime", "int8", "rejected", reason="too slow", notes=["note"]),
     ]
     text = markdown(rows)

@@ -31,7 +31,7 @@ def student_architecture(parent: Parent) -> Architecture:
 
 
 def distill(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
-    data = parent.data
+    data = parent.splits
     architecture = student_architecture(parent)
     torch.manual_seed(options.seed)
     student = architecture.build()

@@ -16,8 +16,8 @@ def onnx_fp32(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
     path = workdir / "model.onnx"
     settings = {"opset": str(OPSET), "graph_optimization_level": "all", "dynamic_batch": "true"}
     if parent.module is not None:
-        model = export_onnx(parent.module, parent.data.x_val[:2])
-        diff = verify_export(parent.module, model, parent.data.x_val[:7])
+        model = export_onnx(parent.module, parent.splits.x_val[:2])
+        diff = verify_export(parent.module, model, parent.splits.x_val[:7])
         settings["export_max_abs_diff_vs_torch"] = f"{diff:.3e}"
         path.write_bytes(model)
     else:

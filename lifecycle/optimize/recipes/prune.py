@@ -31,7 +31,7 @@ def _fine_tune(module: nn.Module, parent: Parent, options: RecipeOptions) -> Non
     if options.fine_tune_epochs > 0:
         train_classifier(
             module,
-            parent.data,
+            parent.splits,
             TrainConfig(epochs=options.fine_tune_epochs, lr=options.fine_tune_lr, seed=options.seed),
         )
 
@@ -39,8 +39,8 @@ def _fine_tune(module: nn.Module, parent: Parent, options: RecipeOptions) -> Non
 def _finish(
     recipe: str, module: nn.Module, parent: Parent, workdir: Path, settings: dict[str, str], **extra: Any
 ) -> Variant:
-    model = export_onnx(module, parent.data.x_val[:2])
-    verify_export(module, model, parent.data.x_val[:7])
+    model = export_onnx(module, parent.splits.x_val[:2])
+    verify_export(module, model, parent.splits.x_val[:7])
     path = workdir / "model.onnx"
     path.write_bytes(model)
     return Variant(
