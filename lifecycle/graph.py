@@ -132,3 +132,9 @@ def _check_tensor(kind: str, spec: TensorSpec, graph: TensorSpec) -> None:
                 f"{kind} {spec.name!r}: dimension {i} is {mine!r} in the contract but fixed at {theirs} "
                 f"in the graph {graph.shape}"
             )
+
+
+def ml_operators(model: onnx.ModelProto) -> list[str]:
+    """The ONNX-ML operators of a graph (tree ensembles, scalers, … from skl2onnx): ONNX Runtime runs
+    them; OpenVINO, the float16 converter and the quantizers do not take them."""
+    return sorted({n.op_type for n in model.graph.node if n.domain == "ai.onnx.ml"})

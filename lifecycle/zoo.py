@@ -193,3 +193,31 @@ def sentences(n: int, seed: int = 0) -> list[str]:
         parts = [rng.choice(subjects), rng.choice(verbs), rng.choice(objects), rng.choice(tails)]
         out.append(" ".join(p for p in parts if p).capitalize() + ".")
     return out
+
+
+def photo_crops(n: int, seed: int = 0, *, side: int = 224) -> NDArray[np.float32]:
+    """Random square crops of the two photographs that ship with scikit-learn (a temple and a
+    flower), flipped at random, resized to ``side``: (N, 3, side, side) RGB in [0, 1]."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, 3, side, side), dtype=np.float32)
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        size = int(rng.integers(min(photo.shape[:2]) // 3, min(photo.shape[:2]) + 1))
+        top = int(rng.integers(0, photo.shape[0] - size + 1))
+        left = int(rng.integers(0, photo.shape[1] - size + 1))
+        crop = Image.fromarray(photo[top : top + size, left : left + size]).resize((side, side))
+        pixels = np.asarray(crop, dtype=np.float32) / 255.0
+        if rng.random() < 0.5:
+            pixels = pixels[:, ::-1]
+        out[i] = pixels.transpose(2, 0, 1)
+    return out
+
+
+def imagenet_normalise(images: NDArray[np.float32]) -> NDArray[np.float32]:
+    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)[:, None, None]
+    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)[:, None, None]
+    return ((images - mean) / std).astype(np.float32)

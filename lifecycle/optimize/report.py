@@ -19,7 +19,7 @@ class Row:
     status: str
     """baseline, registered, rejected, skipped or failed."""
     size_bytes: int | None = None
-    metric: str = "accuracy"
+    metric: str = ""
     """The task metric (accuracy, agreement, rmse, rmse_to_reference, cosine, map50,
     box_agreement, max_abs_error): labels decide between a task metric and fidelity."""
     value: float | None = None
@@ -72,7 +72,7 @@ def cells(row: Row) -> list[str]:
         row.precision,
         row.status,
         "–" if row.size_bytes is None else f"{row.size_bytes / 1e6:.2f}",
-        row.metric,
+        row.metric or "–",
         _f(row.value, ".4g" if row.metric not in FRACTIONS else ".4f"),
         delta_text(row),
         _f(row.fidelity, ".3f"),

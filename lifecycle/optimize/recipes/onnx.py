@@ -7,7 +7,8 @@ from pathlib import Path
 import onnx
 
 from lifecycle.export import OPSET, export_onnx, verify_export
-from lifecycle.optimize.variant import Parent, RecipeOptions, Variant
+from lifecycle.graph import ml_operators
+from lifecycle.optimize.variant import Parent, RecipeOptions, RecipeSkippedError, Variant
 
 
 def onnx_fp32(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
@@ -31,6 +32,11 @@ def onnx_fp16(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load_model_from_string(parent.onnx_model)
+    ml_ops = ml_operators(model)
+    if ml_ops:
+        raise RecipeSkippedError(
+            f"the float16 converter does not take the ONNX-ML operators {', '.join(ml_ops)}"
+        )
     half = convert_float_to_float16(model, keep_io_types=True)
     path = workdir / "model.onnx"
     onnx.save_model(half, str(path))

@@ -8,13 +8,18 @@ from typing import Any
 
 import onnx
 
-from lifecycle.optimize.recipes.ort_quant import is_dense
-from lifecycle.optimize.variant import Parent, RecipeOptions, Variant
+from lifecycle.graph import ml_operators
+from lifecycle.optimize.recipes.ort_quant import float_tail, is_dense
+from lifecycle.optimize.variant import Parent, RecipeOptions, RecipeSkippedError, Variant
 from lifecycle.tensors import arrays_sha256, batch_size, take
 
 
 def _convert(parent: Parent, workdir: Path) -> Any:
     import openvino as ov
+
+    ml_ops = ml_operators(onnx.load_model_from_string(parent.onnx_model))
+    if ml_ops:
+        raise RecipeSkippedError(f"OpenVINO does not read the ONNX-ML operators {', '.join(ml_ops)}")
 
     source = workdir / "source.onnx"
     source.write_bytes(parent.onnx_model)
@@ -52,13 +57,16 @@ def openvino_int8(parent: Parent, options: RecipeOptions, workdir: Path) -> Vari
 
     calibration = parent.data.calibration(options.calibration_size, seed=options.seed)
     batches = [take(calibration, slice(i, i + 1)) for i in range(batch_size(calibration))]
-    transformer = is_dense(onnx.load_model_from_string(parent.onnx_model))
+    model = onnx.load_model_from_string(parent.onnx_model)
+    transformer = is_dense(model)
+    tail = float_tail(model)  # as for ONNX Runtime: a head that mixes ranges stays in float
     # NNCF's transformer scheme keeps LayerNorm, Softmax and the residual adds in float (MiniLM:
     # cosine 0.64 to FP32 without it)
     extra = {"model_type": nncf.ModelType.TRANSFORMER} if transformer else {}
     quantized = nncf.quantize(
         _convert(parent, workdir), nncf.Dataset(batches), subset_size=len(batches),
-        preset=nncf.QuantizationPreset.MIXED if transformer else nncf.QuantizationPreset.PERFORMANCE, **extra,
+        preset=nncf.QuantizationPreset.MIXED if transformer else nncf.QuantizationPreset.PERFORMANCE,
+        ignored_scope=nncf.IgnoredScope(names=tail, validate=False), **extra,
     )  # fmt: skip
     files = _save(quantized, workdir, compress_to_fp16=False)
     return Variant(
@@ -67,5 +75,6 @@ def openvino_int8(parent: Parent, options: RecipeOptions, workdir: Path) -> Vari
             "tool": "nncf.quantize", "preset": "mixed" if transformer else "performance",
             "model_type": "transformer" if transformer else "default", "subset_size": str(len(batches)),
             "calibration_sha256": arrays_sha256(calibration), "inference_precision_hint": "f32",
+            "tail_kept_in_float": str(len(tail)),
         },
     )  # fmt: skip

@@ -99,6 +99,11 @@ def int8_static(parent: Parent, options: RecipeOptions, workdir: Path) -> Varian
     workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / "fp32.onnx"
     model = onnx.load_model_from_string(parent.onnx_model)
+    ops = {n.op_type for n in model.graph.node}
+    if not ops & set(QUANTIZABLE):
+        raise RecipeSkippedError(
+            f"the graph has no Conv, MatMul or Gemm to quantize (ops: {', '.join(sorted(ops))})"
+        )
     source.write_bytes(model.SerializeToString())
     tail = float_tail(model)
     # a transformer's LayerNorm, Softmax and residual Adds lose too much in 8 bits: only its matmuls
@@ -250,6 +255,10 @@ def int8_dynamic(parent: Parent, options: RecipeOptions, workdir: Path) -> Varia
     model = onnx.load_model_from_string(parent.onnx_model)
     ops = Counter(n.op_type for n in model.graph.node)
     dense = ops["MatMul"] + ops["Gemm"]
+    if dense == 0:
+        raise RecipeSkippedError(
+            f"the graph has no MatMul or Gemm to quantize (ops: {', '.join(sorted(ops))})"
+        )
     if not is_dense(model):
         raise RecipeSkippedError(
             f"the graph is convolutional ({ops['Conv']} Conv, {dense} MatMul/Gemm): dynamic INT8 makes "
