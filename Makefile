@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install install-models run test check lint format typecheck unit clean
+.PHONY: install install-models run test test-gpu check lint format typecheck unit clean
 
 MODELS_STAMP := $(VENV)/.models-stamp
 
@@ -40,6 +40,10 @@ typecheck: install
 
 test: check install-models  ## lint, type-check, then the whole suite (unit, integration, e2e; slow tests included)
 	$(BIN)/python -m pytest
+
+test-gpu: install-models  ## on a machine with an NVIDIA GPU: TensorRT variants of the real models
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,models,tensorrt]"
+	$(BIN)/python -m pytest tests/gpu
 
 unit: install
 	$(BIN)/python -m pytest tests/unit

@@ -32,7 +32,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         folder = Path(str(item.fspath)).relative_to(ROOT).parts[0]
-        if folder in ("unit", "integration", "e2e"):
+        if folder in ("unit", "integration", "e2e", "gpu"):
             item.add_marker(getattr(pytest.mark, folder))
 
 

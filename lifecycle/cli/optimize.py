@@ -47,7 +47,19 @@ def optimize_command(
     recipes: Annotated[
         str, typer.Option(help=f"Comma-separated recipes or chains (a+b). Known: {', '.join(RECIPE_NAMES)}.")
     ] = ",".join(DEFAULT_RECIPES),
-    max_accuracy_drop: Annotated[float, typer.Option(help="Accuracy gate, in points.")] = 0.5,
+    max_accuracy_drop: Annotated[
+        float, typer.Option(help="Classification gate: accuracy (or top-1 agreement) drop, in points.")
+    ] = 0.5,
+    max_map_drop: Annotated[
+        float, typer.Option(help="Detection gate with labels: mAP@0.5 drop, in points.")
+    ] = 1.0,
+    min_box_agreement: Annotated[
+        float, typer.Option(help="Detection gate without labels: box agreement with FP32.")
+    ] = 0.95,
+    max_rmse_rise: Annotated[
+        float, typer.Option(help="Regression gate: relative RMSE rise, in percent.")
+    ] = 5.0,
+    min_cosine: Annotated[float, typer.Option(help="Embedding gate: mean cosine to FP32.")] = 0.99,
     max_latency_ratio: Annotated[
         float, typer.Option(help="Latency gate vs the fastest FP32 runtime.")
     ] = 1.10,
@@ -61,10 +73,16 @@ def optimize_command(
 
     gates = GateConfig(
         max_accuracy_drop=max_accuracy_drop / 100,
+        max_map_drop=max_map_drop / 100,
+        min_box_agreement=min_box_agreement,
+        max_rmse_rise=max_rmse_rise / 100,
+        min_cosine=min_cosine,
         max_latency_ratio=max_latency_ratio,
         max_size_bytes=None if max_size_mb is None else int(max_size_mb * 1e6),
     )
-    options = RecipeOptions(max_accuracy_drop=gates.max_accuracy_drop, calibration_method=calibration_method)
+    options = RecipeOptions(
+        max_accuracy_drop=gates.max_accuracy_drop, gates=gates, calibration_method=calibration_method
+    )
     try:
         with (
             _services() as services,

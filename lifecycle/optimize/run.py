@@ -201,9 +201,10 @@ def _run(
     memory: dict[str, float] = {}
     baselines = _baselines(parent, workdir)
     first = take(parent.data.val.inputs, slice(0, 1))
+    item_shapes = {name: tuple(arr.shape[1:]) for name, arr in parent.data.test.inputs.items()}
     for label, factory in [
         *baselines.items(),
-        *((s, (lambda v=v: load_variant(v))) for s, v in variants.items()),
+        *((s, (lambda v=v: load_variant(v, item_shapes=item_shapes))) for s, v in variants.items()),
     ]:
         before = psutil.Process().memory_info().rss
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from lifecycle.package import LocalVersion
@@ -14,8 +15,11 @@ def load_runner(
     *,
     inference_precision: str | None = None,
     threads: int = 0,
+    item_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> Runner:
-    """``files``: ``{"model.onnx": path}`` or ``{"model.xml": ..., "model.bin": ...}``."""
+    """``files``: ``{"model.onnx": path}`` or ``{"model.xml": ..., "model.bin": ...}``;
+    ``item_shapes``: one item's shape per input, for engines built ahead of time (TensorRT) of
+    inputs whose non-batch sizes are dynamic."""
     if runtime == "onnxruntime":
         from lifecycle.runtimes.onnxruntime import OrtRunner
 
@@ -27,7 +31,7 @@ def load_runner(
     if runtime == "tensorrt":
         from lifecycle.runtimes.tensorrt import TrtRunner
 
-        return TrtRunner(files["model.onnx"])
+        return TrtRunner(files["model.onnx"], item_shapes=item_shapes)
     raise RuntimeUnavailableError(f"no runtime adapter for {runtime!r}")
 
 
