@@ -38,8 +38,6 @@ import numpy as np
 from rich.console import Console
 
 from lifecycle.cli.optimize import table
-from lifecycle.contract import Detection
-from lifecycle.intake.contract import ContractOptions
 from lifecycle.optimize.cpu import cpu_summary
 from lifecycle.optimize.gates import GateConfig
 from lifecycle.optimize.judge import Judge
@@ -48,60 +46,17 @@ from lifecycle.optimize.recipes.ort_quant import is_dense
 from lifecycle.optimize.run import load_parent, optimize
 from lifecycle.optimize.variant import Parent
 from lifecycle.package import ModelPackage
-from lifecycle.registration import package_onnx_file, package_sklearn, package_torch
+from lifecycle.pretrained import PRETRAINED
+from lifecycle.registration import package_sklearn
 from lifecycle.runtimes.base import Runner
 from lifecycle.runtimes.load import load_version
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.runtimes.openvino import OvRunner
-from lifecycle.zoo import (
-    imagenet_normalise,
-    photo_crops,
-    ppocr_cls_path,
-    sentences,
-    tokenize,
-    word_crops,
-    yolov8n_path,
-)
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
 
 RESULTS = Path(__file__).parent / "results" / "models.json"
 RECIPES = ["ort-int8-static", "ort-int8-dynamic", "openvino-fp32", "openvino-int8"]
 TARGETS = {"efficientnet-lite0": 2.2, "yolov8n": 1.6, "minilm": 2.0}
-
-
-def _ppocr(tmp: Path) -> ModelPackage:
-    x, y = word_crops(240, seed=0)
-    np.savez(tmp / "d.npz", x=x, y=y)
-    return package_onnx_file(
-        "ppocr-cls", ppocr_cls_path(), tmp / "d.npz", ContractOptions(shapes={"x": ("batch", 3, 48, 192)})
-    )
-
-
-def _effnet(tmp: Path) -> ModelPackage:
-    np.savez(tmp / "d.npz", inputs=imagenet_normalise(photo_crops(200, seed=0)))
-    return package_torch(
-        "efficientnet-lite0", "lifecycle.zoo:efficientnet_lite0", tmp / "d.npz", output_names=("logits",)
-    )
-
-
-def _yolo(tmp: Path) -> ModelPackage:
-    np.savez(tmp / "d.npz", images=photo_crops(160, seed=0, side=320))
-    options = ContractOptions(
-        task="detection", detection=Detection(score_threshold=0.05),
-        shapes={"images": ("batch", 3, 320, 320), "output0": ("batch", 22, "anchors")},
-    )  # fmt: skip
-    return package_onnx_file("yolov8n", yolov8n_path(), tmp / "d.npz", options)
-
-
-def _minilm(tmp: Path) -> ModelPackage:
-    np.savez(tmp / "d.npz", **tokenize(sentences(200, seed=0), length=128))
-    options = ContractOptions(
-        task="embedding", shapes={"token_embeddings": ("batch", "sequence", 384)},
-        pad_values={"input_ids": 0, "attention_mask": 0, "token_type_ids": 0},
-    )  # fmt: skip
-    return package_torch(
-        "minilm", "lifecycle.zoo:minilm", tmp / "d.npz", options, output_names=("token_embeddings",)
-    )
 
 
 def _sklearn(name: str) -> Callable[[Path], ModelPackage]:
@@ -120,9 +75,10 @@ def _sklearn(name: str) -> Callable[[Path], ModelPackage]:
 
 
 MODELS: dict[str, Callable[[Path], ModelPackage]] = {
-    "ppocr-cls": _ppocr, "efficientnet-lite0": _effnet, "yolov8n": _yolo, "minilm": _minilm,
-    "sklearn-breast-cancer": _sklearn("sklearn-breast-cancer"), "sklearn-diabetes": _sklearn("sklearn-diabetes"),
-}  # fmt: skip
+    **PRETRAINED,
+    "sklearn-breast-cancer": _sklearn("sklearn-breast-cancer"),
+    "sklearn-diabetes": _sklearn("sklearn-diabetes"),
+}
 
 
 def optimum_config(dense: bool) -> dict[str, Any]:

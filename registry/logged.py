@@ -68,16 +68,27 @@ def load_logged_model(tracking_uri: str, uri: str) -> LoggedModel:
         raise ContractViolationError(
             f"{uri} has the flavor(s) {sorted(info.flavors)}; registration converts {', '.join(FLAVORS)}"
         )
-    model: Any
-    if flavor == "onnx":
-        model = mlflow.onnx.load_model(uri).SerializeToString()
-    elif flavor == "pytorch":
-        model = mlflow.pytorch.load_model(uri, map_location="cpu").eval()
-    else:
-        model = mlflow.sklearn.load_model(uri)
+    try:
+        model = _load(flavor, uri)
+    except Exception as exc:  # a flavor's loader fails in its own ways: say which and why
+        raise ContractViolationError(
+            f"{uri}: its {flavor} model cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from exc
     inputs, columns = _schema(info.signature.inputs if info.signature else None)
     outputs, _ = _schema(info.signature.outputs if info.signature else None)
     return LoggedModel(uri, ref.name, str(version.version), flavor, model, inputs, outputs, columns)
+
+
+def _load(flavor: str, uri: str) -> Any:
+    if flavor == "onnx":
+        return mlflow.onnx.load_model(uri).SerializeToString()
+    if flavor == "sklearn":
+        return mlflow.sklearn.load_model(uri)
+    loaded = mlflow.pytorch.load_model(uri, map_location="cpu")
+    try:
+        return loaded.eval()
+    except NotImplementedError:  # MLflow's default pt2 format gives an exported program's module,
+        return loaded  # which is fixed in inference form and refuses eval()
 
 
 def _schema(schema: Any) -> tuple[tuple[SignatureTensor, ...], tuple[str, ...]]:

@@ -176,11 +176,12 @@ def register_command(
     )
     from registry.logged import load_logged_model
 
-    sources = [s for s in (onnx_file, sklearn_file, torch_factory) if s is not None]
+    sources = [s for s in (onnx_file, sklearn_file, torch_factory, from_uri) if s is not None]
     try:
         if len(sources) != 1:
             raise ValueError(
-                "give exactly one of --onnx FILE, --sklearn FILE, --torch package.module:factory"
+                "give exactly one of --onnx FILE, --sklearn FILE, --torch package.module:factory, "
+                "--from models:/NAME/VERSION"
             )
         options = ContractOptions(
             task=task, primary_output=output, class_names=_names(classes), target_names=_names(targets), scores=scores,

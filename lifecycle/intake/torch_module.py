@@ -85,7 +85,12 @@ def load_weights(module: nn.Module, path: str | Path) -> None:
 def forward_names(module: nn.Module, available: Sequence[str]) -> tuple[str, ...]:
     """The example arrays in ``forward()``'s order (parameters without an array must have defaults)."""
     names = []
-    for param in inspect.signature(module.forward).parameters.values():
+    params = list(inspect.signature(module.forward).parameters.values())
+    if any(p.kind == p.VAR_POSITIONAL for p in params) and all(
+        p.kind != p.POSITIONAL_OR_KEYWORD for p in params
+    ):
+        return tuple(available)  # a traced or exported module (forward(*args)): the arrays in their order
+    for param in params:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         if param.name in available:
@@ -124,10 +129,15 @@ def export(
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        # an exported program's module (MLflow's pt2 format) refuses train(), which the TorchScript
+        # exporter calls: it goes through the dynamo exporter, which takes it as it is
+        dynamo = isinstance(module, torch.fx.GraphModule) and _refuses_train(module)
+        extra: dict[str, Any] = {"external_data": False, "verbose": False} if dynamo else {}
         try:
             torch.onnx.export(
                 module, args, f"{tmp}/model.onnx", input_names=list(names), output_names=list(outputs),
-                dynamic_axes=axes, opset_version=OPSET, dynamo=False,
+                dynamic_axes=axes, opset_version=OPSET if not dynamo else 18, dynamo=dynamo,
+                **extra,
             )  # fmt: skip
         except Exception as exc:
             raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {exc}") from exc
@@ -142,6 +152,14 @@ def export(
             f"ONNX Runtime differs from torch by {diff:.2e} (> {atol:.0e}) on the example inputs"
         )
     return Exported(onnx_model, names, outputs, diff)
+
+
+def _refuses_train(module: nn.Module) -> bool:
+    try:
+        module.train(False)
+    except NotImplementedError:
+        return True
+    return False
 
 
 def _as_tuple(out: Any) -> tuple[torch.Tensor, ...]:

@@ -13,18 +13,9 @@ from lifecycle.cli.app import app
 from lifecycle.data import DataSplits
 from lifecycle.package import ModelPackage
 from registry.mlflow import MlflowModelRegistry
-from registry.server import MlflowServerProcess
 from tests.conftest import free_port
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(mlflow_server: MlflowServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("LIFECYCLE_REGISTRY_TRACKING_URI", mlflow_server.url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return mlflow_server.url
 
 
 def test_train_list_promote_and_history(env: str) -> None:

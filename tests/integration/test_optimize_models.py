@@ -12,12 +12,10 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import GradientBoostingRegressor
 
-from lifecycle.contract import Detection
-from lifecycle.intake.contract import ContractOptions
+from lifecycle import pretrained
 from lifecycle.optimize.run import OptimizeReport, optimize
 from lifecycle.package import ModelPackage
-from lifecycle.registration import package_onnx_file, package_sklearn, package_torch
-from lifecycle.zoo import photo_crops, ppocr_cls_path, sentences, tokenize, word_crops, yolov8n_path
+from lifecycle.registration import package_sklearn
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
 
 pytestmark = pytest.mark.slow
@@ -30,14 +28,7 @@ def _optimize(package: ModelPackage, recipes: list[str], workdir: Path) -> Optim
 
 
 def test_orientation_classifier_int8_is_slower_and_rejected_in_the_open(tmp_path: Path) -> None:
-    x, y = word_crops(120, seed=0)
-    np.savez(tmp_path / "crops.npz", x=x, y=y)
-    package = package_onnx_file(
-        "ppocr",
-        ppocr_cls_path(),
-        tmp_path / "crops.npz",
-        ContractOptions(shapes={"x": ("batch", 3, 48, 192)}),
-    )
+    package = pretrained.ppocr_cls(tmp_path, n=120)
     report = _optimize(package, ["ort-int8-static", "ort-int8-dynamic", "distill"], tmp_path / "run")
     rows = {r.name: r for r in report.rows}
     assert rows["ort-fp32"].metric == "accuracy" and rows["ort-fp32"].value == pytest.approx(
@@ -51,14 +42,7 @@ def test_orientation_classifier_int8_is_slower_and_rejected_in_the_open(tmp_path
 
 
 def test_minilm_dynamic_int8_keeps_the_embedding(tmp_path: Path) -> None:
-    np.savez(tmp_path / "text.npz", **tokenize(sentences(48, seed=1), length=128))
-    options = ContractOptions(
-        task="embedding", shapes={"token_embeddings": ("batch", "sequence", 384)},
-        pad_values={"input_ids": 0, "attention_mask": 0, "token_type_ids": 0},
-    )  # fmt: skip
-    package = package_torch(
-        "minilm", "lifecycle.zoo:minilm", tmp_path / "text.npz", options, output_names=("token_embeddings",)
-    )
+    package = pretrained.minilm(tmp_path, n=48, seed=1)
     report = _optimize(package, ["ort-int8-dynamic"], tmp_path / "run")
     row = next(r for r in report.rows if r.name == "ort-int8-dynamic")
     assert row.metric == "cosine" and row.value is not None and row.value >= 0.99, report.table
@@ -67,12 +51,7 @@ def test_minilm_dynamic_int8_keeps_the_embedding(tmp_path: Path) -> None:
 
 
 def test_yolov8n_static_int8_keeps_its_boxes(tmp_path: Path) -> None:
-    np.savez(tmp_path / "photos.npz", images=photo_crops(40, seed=0, side=320))
-    options = ContractOptions(
-        task="detection", detection=Detection(score_threshold=0.05),
-        shapes={"images": ("batch", 3, 320, 320), "output0": ("batch", 22, "anchors")},
-    )  # fmt: skip
-    package = package_onnx_file("yolo", yolov8n_path(), tmp_path / "photos.npz", options)
+    package = pretrained.yolov8n(tmp_path, n=40)
     report = _optimize(package, ["ort-int8-static"], tmp_path / "run")
     row = next(r for r in report.rows if r.name == "ort-int8-static")
     assert row.metric == "box_agreement" and row.value is not None and row.value >= 0.9, report.table

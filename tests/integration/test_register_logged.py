@@ -5,6 +5,7 @@ becomes the contract, the converted ONNX is a new version with lineage to its so
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -25,37 +26,29 @@ from typer.testing import CliRunner
 from lifecycle.cli.app import app
 from lifecycle.contract import ModelContract
 from lifecycle.nets import TabularMLP
-from lifecycle.package import CONTRACT_FILE
 from lifecycle.zoo import ppocr_cls_path, word_crops
 from registry.mlflow import MlflowModelRegistry
-from registry.server import MlflowServerProcess
+from tests.integration.conftest import run_cli
 
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(mlflow_server: MlflowServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("LIFECYCLE_REGISTRY_TRACKING_URI", mlflow_server.url)
-    monkeypatch.setenv("COLUMNS", "200")
-    mlflow.set_tracking_uri(mlflow_server.url)
-    mlflow.set_registry_uri(mlflow_server.url)
-    return mlflow_server.url
+@pytest.fixture(autouse=True)
+def fluent_mlflow(env: str) -> None:
+    """The user's own logging code talks to the same server through MLflow's fluent API."""
+    mlflow.set_tracking_uri(env)
+    mlflow.set_registry_uri(env)
 
 
 def _register(name: str, source: str, data: Path, *extra: str) -> str:
-    result = runner.invoke(app, ["register", name, "--from", source, "--data", str(data), *extra])
-    out = " ".join(result.output.split())
-    assert result.exit_code == 0, out
+    code, out = run_cli("register", name, "--from", source, "--data", str(data), *extra)
+    assert code == 0, out
     return out
 
 
-def _contract(url: str, name: str, tmp_path: Path) -> ModelContract:
-    local = MlflowModelRegistry(url).download(name, "1", tmp_path / name)
-    return ModelContract.from_json((local.files_dir / CONTRACT_FILE).read_text())
-
-
-def test_a_logged_sklearn_pipeline_keeps_its_column_names(env: str, tmp_path: Path) -> None:
+def test_a_logged_sklearn_pipeline_keeps_its_column_names(
+    env: str, tmp_path: Path, stored_contract: Callable[[str], ModelContract]
+) -> None:
     bunch = load_breast_cancer(as_frame=True)
     frame = bunch.data.rename(columns=lambda c: c.replace(" ", "_"))
     model = LogisticRegression(max_iter=5000).fit(frame, bunch.target)
@@ -71,7 +64,7 @@ def test_a_logged_sklearn_pipeline_keeps_its_column_names(env: str, tmp_path: Pa
     name = f"from-sk-{uuid.uuid4().hex[:6]}"
     out = _register(name, f"models:/{source}/1", tmp_path / "bc.npz")
     assert f"registered {name} v1: test accuracy" in out
-    contract = _contract(env, name, tmp_path)
+    contract = stored_contract(name)
     assert contract.feature_names[:2] == ("mean_radius", "mean_texture")
     tags = MlflowModelRegistry(env).get_version(name, "1").tags
     assert tags["lifecycle.source_model_uri"] == f"models:/{source}/1"
@@ -79,7 +72,9 @@ def test_a_logged_sklearn_pipeline_keeps_its_column_names(env: str, tmp_path: Pa
     assert tags["lifecycle.recipe"] == "mlflow-sklearn"
 
 
-def test_a_logged_onnx_model_takes_its_signature_shapes(env: str, tmp_path: Path) -> None:
+def test_a_logged_onnx_model_takes_its_signature_shapes(
+    env: str, tmp_path: Path, stored_contract: Callable[[str], ModelContract]
+) -> None:
     source = f"user-onnx-{uuid.uuid4().hex[:6]}"
     signature = ModelSignature(
         inputs=Schema([TensorSpec(np.dtype("float32"), (-1, 3, 48, 192), "x")]),
@@ -94,7 +89,7 @@ def test_a_logged_onnx_model_takes_its_signature_shapes(env: str, tmp_path: Path
     name = f"from-onnx-{uuid.uuid4().hex[:6]}"
     out = _register(name, f"models:/{source}/1", tmp_path / "crops.npz")
     assert "x float32 (batch, 3, 48, 192)" in out
-    assert _contract(env, name, tmp_path).inputs[0].shape == ("batch", 3, 48, 192)
+    assert stored_contract(name).inputs[0].shape == ("batch", 3, 48, 192)
 
 
 def test_a_logged_pytorch_module_is_exported(env: str, tmp_path: Path) -> None:
@@ -106,7 +101,10 @@ def test_a_logged_pytorch_module_is_exported(env: str, tmp_path: Path) -> None:
         outputs=Schema([TensorSpec(np.dtype("float32"), (-1, 3))]),
     )
     with mlflow.start_run():
-        mlflow.pytorch.log_model(module, name="model", registered_model_name=source, signature=signature)
+        mlflow.pytorch.log_model(
+            module, name="model", registered_model_name=source, signature=signature,
+            input_example=np.zeros((2, 4), np.float32),  # MLflow's default pt2 format traces the module
+        )  # fmt: skip
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "rows.npz", x=rng.normal(size=(50, 4)).astype(np.float32))
     name = f"from-torch-{uuid.uuid4().hex[:6]}"

@@ -5,6 +5,7 @@ is refused with nothing left in the registry."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import joblib
@@ -17,22 +18,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
-from lifecycle.cli.app import app
 from lifecycle.contract import ModelContract
-from lifecycle.package import CONTRACT_FILE
 from lifecycle.zoo import natural_images, ppocr_cls_path, word_crops, yolov8n_path
 from registry.mlflow import MlflowModelRegistry
-from registry.server import MlflowServerProcess
+from tests.integration.conftest import run_cli
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(mlflow_server: MlflowServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("LIFECYCLE_REGISTRY_TRACKING_URI", mlflow_server.url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return mlflow_server.url
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +34,12 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, " ".join(result.output.split())
+_invoke = run_cli
 
 
-def _stored_contract(url: str, name: str, version: str, tmp_path: Path) -> ModelContract:
-    local = MlflowModelRegistry(url).download(name, version, tmp_path / f"{name}-{version}")
-    return ModelContract.from_json((local.files_dir / CONTRACT_FILE).read_text())
-
-
-def test_the_orientation_classifier_keeps_its_image_contract(env: str, crops: Path, tmp_path: Path) -> None:
+def test_the_orientation_classifier_keeps_its_image_contract(
+    env: str, crops: Path, tmp_path: Path, stored_contract: Callable[[str], ModelContract]
+) -> None:
     name = f"ppocr-{uuid.uuid4().hex[:6]}"
     code, out = _invoke(
         "register", name, "--onnx", str(ppocr_cls_path()), "--data", str(crops), "--shape", "x=batch,3,48,192"
@@ -61,7 +47,7 @@ def test_the_orientation_classifier_keeps_its_image_contract(env: str, crops: Pa
     assert code == 0, out
     assert f"registered {name} v1: test accuracy" in out
     assert "x float32 (batch, 3, 48, 192)" in out and "(probabilities)" in out
-    contract = _stored_contract(env, name, "1", tmp_path)
+    contract = stored_contract(name)
     assert contract.inputs[0].shape == ("batch", 3, 48, 192)
     assert contract.scores == "probabilities" and contract.class_names == ("0", "180")
     version = MlflowModelRegistry(env).get_version(name, "1")
@@ -118,7 +104,9 @@ def test_what_does_not_fit_is_refused_and_nothing_is_stored(
     assert name not in MlflowModelRegistry(env).list_models()
 
 
-def test_scikit_learn_classifier_and_regressor(env: str, tmp_path: Path) -> None:
+def test_scikit_learn_classifier_and_regressor(
+    env: str, tmp_path: Path, stored_contract: Callable[[str], ModelContract]
+) -> None:
     x, y = load_breast_cancer(return_X_y=True)
     clf = make_pipeline(StandardScaler(), GradientBoostingClassifier(n_estimators=40, random_state=0)).fit(
         x[:300], y[:300]
@@ -134,7 +122,7 @@ def test_scikit_learn_classifier_and_regressor(env: str, tmp_path: Path) -> None
     version = MlflowModelRegistry(env).get_version(name, "1")
     assert version.metrics["test_accuracy"] >= 0.9
     assert version.metrics["export_max_abs_diff"] < 1e-4
-    contract = _stored_contract(env, name, "1", tmp_path)
+    contract = stored_contract(name)
     assert contract.primary_output == "probabilities" and contract.output_names == ("label", "probabilities")
 
     xd, yd = load_diabetes(return_X_y=True)
@@ -154,7 +142,9 @@ def test_scikit_learn_classifier_and_regressor(env: str, tmp_path: Path) -> None
     assert version.tags["lifecycle.metric"] == "rmse"
 
 
-def test_the_yolov8n_detector_registers_with_its_decoder(env: str, tmp_path: Path) -> None:
+def test_the_yolov8n_detector_registers_with_its_decoder(
+    env: str, tmp_path: Path, stored_contract: Callable[[str], ModelContract]
+) -> None:
     images = natural_images(24, seed=1, side=320)
     images = (images - images.min()) / (images.max() - images.min())  # the detector takes [0, 1]
     data = tmp_path / "images.npz"
@@ -166,7 +156,7 @@ def test_the_yolov8n_detector_registers_with_its_decoder(env: str, tmp_path: Pat
     )  # fmt: skip
     assert code == 0, out
     assert f"registered {name} v1: test box_agreement 1.0000" in out
-    contract = _stored_contract(env, name, "1", tmp_path)
+    contract = stored_contract(name)
     assert contract.task == "detection" and contract.detection is not None
     assert contract.detection.decoder == "yolov8" and contract.n_classes == 18
     assert contract.output.shape == ("batch", 22, "anchors")

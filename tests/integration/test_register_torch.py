@@ -5,6 +5,7 @@ by torch's exporter, checked against torch, registered on a real MLflow server."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,36 +14,23 @@ from typer.testing import CliRunner
 
 from lifecycle.cli.app import app
 from lifecycle.contract import ModelContract
-from lifecycle.package import CONTRACT_FILE
 from lifecycle.zoo import natural_images, sentences, tokenize
 from registry.mlflow import MlflowModelRegistry
-from registry.server import MlflowServerProcess
+from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(mlflow_server: MlflowServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("LIFECYCLE_REGISTRY_TRACKING_URI", mlflow_server.url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return mlflow_server.url
-
-
 def _register(*args: str) -> str:
-    result = runner.invoke(app, ["register", *args])
-    out = " ".join(result.output.split())
-    assert result.exit_code == 0, out
+    code, out = run_cli("register", *args)
+    assert code == 0, out
     return out
 
 
-def _contract(url: str, name: str, tmp_path: Path) -> ModelContract:
-    local = MlflowModelRegistry(url).download(name, "1", tmp_path / name)
-    return ModelContract.from_json((local.files_dir / CONTRACT_FILE).read_text())
-
-
-def test_efficientnet_lite0_through_the_torch_path(env: str, tmp_path: Path) -> None:
+def test_efficientnet_lite0_through_the_torch_path(
+    env: str, tmp_path: Path, stored_contract: Callable[[str], ModelContract]
+) -> None:
     data = tmp_path / "images.npz"
     np.savez(data, inputs=natural_images(30, seed=0))
     name = f"effnet-{uuid.uuid4().hex[:6]}"
@@ -50,7 +38,7 @@ def test_efficientnet_lite0_through_the_torch_path(env: str, tmp_path: Path) -> 
         name, "--torch", "lifecycle.zoo:efficientnet_lite0", "--data", str(data), "--output-names", "logits"
     )
     assert f"registered {name} v1: test agreement 1.0000" in out
-    contract = _contract(env, name, tmp_path)
+    contract = stored_contract(name)
     assert contract.inputs[0].shape == ("batch", 3, 224, 224) and contract.n_classes == 1000
     assert contract.scores == "logits"
     metrics = MlflowModelRegistry(env).get_version(name, "1").metrics
@@ -59,7 +47,9 @@ def test_efficientnet_lite0_through_the_torch_path(env: str, tmp_path: Path) -> 
     assert metrics["test_agreement"] == 1.0 and "test_accuracy" not in metrics
 
 
-def test_minilm_token_inputs_and_mean_pooling(env: str, tmp_path: Path) -> None:
+def test_minilm_token_inputs_and_mean_pooling(
+    env: str, tmp_path: Path, stored_contract: Callable[[str], ModelContract]
+) -> None:
     data = tmp_path / "text.npz"
     np.savez(data, **tokenize(sentences(40, seed=0), length=32))
     name = f"minilm-{uuid.uuid4().hex[:6]}"
@@ -69,7 +59,7 @@ def test_minilm_token_inputs_and_mean_pooling(env: str, tmp_path: Path) -> None:
         "--pad", "input_ids=0", "--pad", "attention_mask=0", "--pad", "token_type_ids=0",
     )  # fmt: skip
     assert f"registered {name} v1: test cosine 1.0000" in out and "pooling mean" in out
-    contract = _contract(env, name, tmp_path)
+    contract = stored_contract(name)
     assert [i.name for i in contract.inputs] == ["input_ids", "attention_mask", "token_type_ids"]
     assert all(
         i.dtype == "int64" and i.shape == ("batch", "sequence") and i.pad_value == 0 for i in contract.inputs

@@ -110,3 +110,21 @@ def test_split_is_seeded_stratified_and_round_trips() -> None:
     assert random_split("t", samples, seed=2).fingerprint() != data.fingerprint()
     with pytest.raises(ContractViolationError, match="2 items cannot make"):
         random_split("t", samples.take(np.array([0, 1])))
+
+
+def test_the_float_tail_runs_from_the_outputs_back_to_the_last_compute_ops() -> None:
+    from lifecycle.optimize.recipes.ort_quant import float_tail, is_dense
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], [1.0, 0.0, 0.0, 1.0])
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Sigmoid", ["c"], ["s"], name="sigmoid"),
+        helper.make_node("Concat", ["c", "s"], ["y"], name="concat", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 4, 4])], initializer=[w],
+    )  # fmt: skip
+    model = helper.make_model(graph)
+    assert sorted(float_tail(model)) == ["concat", "sigmoid"]
+    assert not is_dense(model)
