@@ -76,6 +76,8 @@ def _sklearn(name: str) -> Callable[[Path], ModelPackage]:
 
 MODELS: dict[str, Callable[[Path], ModelPackage]] = {
     **PRETRAINED,
+    # 80 test crops: one top-1 flip is 1.25 pt of agreement, so the 99 % gate can be met
+    "efficientnet-lite0": lambda tmp: PRETRAINED["efficientnet-lite0"](tmp, n=400),
     "sklearn-breast-cancer": _sklearn("sklearn-breast-cancer"),
     "sklearn-diabetes": _sklearn("sklearn-diabetes"),
 }

@@ -48,8 +48,11 @@ def optimize_command(
         str, typer.Option(help=f"Comma-separated recipes or chains (a+b). Known: {', '.join(RECIPE_NAMES)}.")
     ] = ",".join(DEFAULT_RECIPES),
     max_accuracy_drop: Annotated[
-        float, typer.Option(help="Classification gate: accuracy (or top-1 agreement) drop, in points.")
+        float, typer.Option(help="Classification gate with labels: accuracy drop, in points.")
     ] = 0.5,
+    max_agreement_drop: Annotated[
+        float, typer.Option(help="Classification gate without labels: top-1 agreement drop, in points.")
+    ] = 1.0,
     max_map_drop: Annotated[
         float, typer.Option(help="Detection gate with labels: mAP@0.5 drop, in points.")
     ] = 1.0,
@@ -73,6 +76,7 @@ def optimize_command(
 
     gates = GateConfig(
         max_accuracy_drop=max_accuracy_drop / 100,
+        max_agreement_drop=max_agreement_drop / 100,
         max_map_drop=max_map_drop / 100,
         min_box_agreement=min_box_agreement,
         max_rmse_rise=max_rmse_rise / 100,

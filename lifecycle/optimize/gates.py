@@ -10,8 +10,9 @@ class GateConfig:
     """One quality gate per task metric, plus latency and size."""
 
     max_accuracy_drop: float = 0.005
-    """Classification: largest allowed loss of accuracy (labels) or top-1 agreement with the parent
-    (no labels), absolute (0.005 = 0.5 pt)."""
+    """Classification with labels: largest allowed loss of accuracy, absolute (0.005 = 0.5 pt)."""
+    max_agreement_drop: float = 0.01
+    """Classification without labels: top-1 agreement with the parent at least 1 − this (99 %)."""
     max_map_drop: float = 0.01
     """Detection with labels: largest allowed loss of mAP@0.5, absolute."""
     min_box_agreement: float = 0.95
@@ -62,7 +63,9 @@ def quality_gate(config: GateConfig, q: Quality) -> GateResult:
     """Judge the task metric: a drop, a relative rise, or a floor, by metric."""
     m = q.metric
     if m in ("accuracy", "agreement", "map50"):
-        limit = config.max_map_drop if m == "map50" else config.max_accuracy_drop
+        limit = {"map50": config.max_map_drop, "agreement": config.max_agreement_drop}.get(
+            m, config.max_accuracy_drop
+        )
         drop = q.parent - q.value
         ok = drop <= limit + 1e-12
         label = {"accuracy": "accuracy", "agreement": "top-1 agreement", "map50": "mAP@0.5"}[m]

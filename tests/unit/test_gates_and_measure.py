@@ -62,7 +62,8 @@ def test_size_gate_and_reason() -> None:
             True,
             "largest error against FP32 0.25 % of its scale",
         ),
-        (Quality("agreement", 1.0, 0.99), False, "top-1 agreement drop 1.00 pt > 0.50 pt"),
+        (Quality("agreement", 1.0, 0.99), True, "top-1 agreement drop 1.00 pt ≤ 1.00 pt"),
+        (Quality("agreement", 1.0, 0.985), False, "top-1 agreement drop 1.50 pt > 1.00 pt"),
     ],
 )
 def test_each_task_metric_has_its_gate(quality: Quality, passed: bool, message: str) -> None:
