@@ -181,13 +181,19 @@ def bench_model(name: str, rounds: int, batch_rounds: int, console: Console) -> 
         strongest = min(baselines, key=lambda r: r.p50_ms or float("inf"))
         int8 = [r for r in report.registered() if r.precision == "int8"]
         fp32_metric = strongest.value
+        rows = [
+            {"name": r.name, "status": r.status, "precision": r.precision, r.metric or "metric": r.value,
+             "speedup_b1": r.speedup_b1, "speedup_b8": r.speedup_batch, "size_bytes": r.size_bytes,
+             "reason": r.reason}
+            for r in report.rows
+        ]  # fmt: skip
         if not int8:
             reasons = "; ".join(
                 f"{r.name}: {r.status} ({r.reason})" for r in report.rows if r.kind == "variant"
             )
             return {"int8_speedup_b1": None, "int8_speedup_b8": None, "size_ratio": None, "metric": strongest.metric,
                     "fp32_metric": fp32_metric, "int8_metric": None, "int8_vs_best_peer": None,
-                    "reason": reasons, "optimize_seconds": report.seconds}  # fmt: skip
+                    "reason": reasons, "rows": rows, "optimize_seconds": report.seconds}  # fmt: skip
         best = max(int8, key=lambda r: r.speedup_b1 or 0.0)
         assert best.version is not None
         local = registry.download(name, best.version, tmp / "best")
@@ -240,6 +246,7 @@ def bench_model(name: str, rounds: int, batch_rounds: int, console: Console) -> 
                           "metric": metrics[k].value, "passes_our_gate": faithful[k], "size_bytes": sizes[k]}
                       for k in peers},
             "peer_notes": peer_notes,
+            "rows": rows,
             "target_int8_speedup_b1": TARGETS.get(name),
             "seconds": time.perf_counter() - started,
         }  # fmt: skip

@@ -195,18 +195,33 @@ def sentences(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def photo_crops(n: int, seed: int = 0, *, side: int = 224) -> NDArray[np.float32]:
-    """Random square crops of the two photographs that ship with scikit-learn (a temple and a
-    flower), flipped at random, resized to ``side``: (N, 3, side, side) RGB in [0, 1]."""
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png")
+"""Photographs that scikit-image ships in its wheel (read as files, skimage is not imported)."""
+
+
+def photographs() -> list[NDArray[np.uint8]]:
+    """Real photographs from installed packages, RGB: scikit-image's (an astronaut, a cat, a
+    coffee cup, a rocket, a motorcycle, a cameraman) and scikit-learn's two (a temple, a flower)."""
     from PIL import Image
     from sklearn.datasets import load_sample_images
 
-    photos = load_sample_images().images
+    folder = _package_dir("skimage") / "data"
+    photos = [np.asarray(Image.open(folder / name).convert("RGB")) for name in PHOTOS]
+    return [*photos, *load_sample_images().images]
+
+
+def photo_crops(n: int, seed: int = 0, *, side: int = 224) -> NDArray[np.float32]:
+    """Random square crops (half to all of the shorter side) of ``photographs()``, flipped at
+    random, resized to ``side``: (N, 3, side, side) RGB in [0, 1]."""
+    from PIL import Image
+
+    photos = photographs()
     rng = np.random.default_rng(seed)
     out = np.empty((n, 3, side, side), dtype=np.float32)
     for i in range(n):
         photo = photos[i % len(photos)]
-        size = int(rng.integers(min(photo.shape[:2]) // 3, min(photo.shape[:2]) + 1))
+        short = min(photo.shape[:2])
+        size = int(rng.integers(short // 2, short + 1))
         top = int(rng.integers(0, photo.shape[0] - size + 1))
         left = int(rng.integers(0, photo.shape[1] - size + 1))
         crop = Image.fromarray(photo[top : top + size, left : left + size]).resize((side, side))

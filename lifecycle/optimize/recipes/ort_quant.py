@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,21 +55,27 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-def float_tail(model: onnx.ModelProto) -> list[str]:
-    """The nodes between the last compute ops (Conv, Gemm, MatMul) and the graph's outputs.
+def float_tail(model: onnx.ModelProto, *, heads: bool = False) -> list[str]:
+    """The nodes between the last compute ops (Conv, Gemm, MatMul) and the graph's outputs, and with
+    ``heads`` those last compute ops too.
 
     They stay in float: a head often concatenates values of different ranges into one output
     (YOLOv8: box coordinates in pixels beside class scores in [0, 1]), and one INT8 scale for
-    both wipes out the small ones."""
+    both wipes out the small ones; the last layers (box regressors, classifiers) are where 8 bits
+    cost the most fidelity for the least time."""
     producers = {out: node for node in model.graph.node for out in node.output}
     tail: list[str] = []
     seen: set[int] = set()
     stack = [o.name for o in model.graph.output]
     while stack:
         node = producers.get(stack.pop())
-        if node is None or id(node) in seen or node.op_type in QUANTIZABLE:
+        if node is None or id(node) in seen:
             continue
         seen.add(id(node))
+        if node.op_type in QUANTIZABLE:
+            if heads and node.name:
+                tail.append(node.name)
+            continue
         if node.name:
             tail.append(node.name)
         stack.extend(node.input)
@@ -106,6 +112,7 @@ def int8_static(parent: Parent, options: RecipeOptions, workdir: Path) -> Varian
         )
     source.write_bytes(model.SerializeToString())
     tail = float_tail(model)
+    heads = [n for n in float_tail(model, heads=True) if n not in tail]
     # a transformer's LayerNorm, Softmax and residual Adds lose too much in 8 bits: only its matmuls
     op_types = list(DENSE) if is_dense(model) else None
     calibration = parent.data.calibration(options.calibration_size, seed=options.seed)
@@ -136,7 +143,7 @@ def int8_static(parent: Parent, options: RecipeOptions, workdir: Path) -> Varian
         return out
 
     check = _checker(parent, options)
-    best, candidate, attempts, passed = _escalate(source, quantize, check, settings)
+    best, candidate, attempts, passed = _escalate(source, quantize, check, settings, heads)
     if not passed:
         best = _qat_attempt(parent, options, source, quantize, check, best, candidate, attempts)
         if "qat_epochs" in attempts[-1]:
@@ -164,14 +171,28 @@ def _checker(parent: Parent, options: RecipeOptions) -> Check:
 
 
 def _escalate(
-    source: Path, quantize: Callable[[list[str], str], Path], check: Check, settings: dict[str, str]
+    source: Path,
+    quantize: Callable[[list[str], str], Path],
+    check: Check,
+    settings: dict[str, str],
+    heads: Sequence[str] = (),
 ) -> tuple[Path, Evaluation, list[dict[str, str]], bool]:
-    """Quantize everything; when the gate fails, keep the 1, 2, 4 most sensitive nodes in float."""
+    """Quantize everything; when the gate fails, keep the output layers (``heads``) in float, then
+    the 1, 2, 4 most sensitive nodes."""
     best = quantize([], "model.onnx")
     candidate, gate = check(best)
     attempts = [_attempt("full int8", candidate, gate)]
     if gate.passed:
         return best, candidate, attempts, True
+    if heads:
+        best = quantize(list(heads), "model-heads.onnx")
+        candidate, gate = check(best)
+        attempts.append(
+            {**_attempt("keep the output layers in float", candidate, gate), "nodes": ",".join(heads)}
+        )
+        if gate.passed:
+            settings["nodes_kept_in_float"] = ",".join(heads)
+            return best, candidate, attempts, True
     ranking = _sensitivity(source, quantize, lambda path: Judge.score(check(path)[0]))
     attempts.append({"step": "sensitivity ranking", "order": ",".join(n for n, _ in ranking[:MAX_EXCLUDED])})
     # Never keep every layer in float: an "int8" variant must quantize something.
