@@ -12,11 +12,19 @@ def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _metric(v: ModelVersion) -> str:
+    """The task metric the version is judged by (registered: ``test_<metric>``; optimized variants
+    log it under its own name)."""
+    name = v.tags.get("lifecycle.metric", "accuracy")
+    value = v.metrics.get(f"test_{name}", v.metrics.get(name))
+    return "–" if value is None else f"{name} {value:.4g}"
+
+
 def versions_table(name: str, versions: list[ModelVersion]) -> Table:
     table = Table(title=f"{name}", title_justify="left")
     for column in ("version", "aliases", "role", "recipe", "parent", "format", "precision"):
         table.add_column(column)
-    for column in ("test acc", "params", "size", "created (UTC)"):
+    for column in ("test metric", "params", "size", "created (UTC)"):
         table.add_column(column, justify="right")
     for v in versions:
         size = v.metrics.get("onnx_size_bytes")
@@ -29,7 +37,7 @@ def versions_table(name: str, versions: list[ModelVersion]) -> Table:
             v.tags.get("lifecycle.parent_version", ""),
             v.tags.get("lifecycle.format", ""),
             v.tags.get("lifecycle.precision", ""),
-            _fmt(v.metrics.get("test_accuracy"), ".4f"),
+            _metric(v),
             "–" if params is None else f"{int(params):,}",
             "–" if size is None else f"{size / 1e6:.2f} MB",
             v.created_at.strftime("%Y-%m-%d %H:%M:%S") if v.created_at else "",
