@@ -17,7 +17,7 @@ from registry.server import MlflowServerProcess
 
 @pytest.fixture
 def env(mlflow_server: MlflowServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The CLI's environment: a fresh state folder and the session's MLflow server; its URL."""
+    """The CLI's environment: a fresh state folder and the MLflow server all tests share; its URL."""
     monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LIFECYCLE_REGISTRY_TRACKING_URI", mlflow_server.url)
     monkeypatch.setenv("COLUMNS", "200")
