@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: install install-models run test test-gpu check lint format typecheck unit clean
 
 MODELS_STAMP := $(VENV)/.models-stamp
+SOURCES := lifecycle registry intake optimize serving rollout monitoring retrain control cli demo tests benchmarks
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,12 +29,12 @@ run: install  ## start MLflow (UI) and seed the registry; Ctrl-C stops everythin
 check: lint typecheck
 
 lint: install
-	$(BIN)/ruff check lifecycle registry monitoring serving retrain tests benchmarks
-	$(BIN)/ruff format --check lifecycle registry monitoring serving retrain tests benchmarks
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 
 format: install
-	$(BIN)/ruff format lifecycle registry monitoring serving retrain tests benchmarks
-	$(BIN)/ruff check --fix lifecycle registry monitoring serving retrain tests benchmarks
+	$(BIN)/ruff format $(SOURCES)
+	$(BIN)/ruff check --fix $(SOURCES)
 
 typecheck: install
 	$(BIN)/mypy

@@ -37,21 +37,21 @@ import joblib
 import numpy as np
 from rich.console import Console
 
-from lifecycle.cli.optimize import table
-from lifecycle.optimize.cpu import cpu_summary
-from lifecycle.optimize.gates import GateConfig
-from lifecycle.optimize.judge import Judge
-from lifecycle.optimize.measure import time_interleaved
-from lifecycle.optimize.recipes.ort_quant import is_dense
-from lifecycle.optimize.run import load_parent, optimize
-from lifecycle.optimize.variant import Parent
-from lifecycle.package import ModelPackage
-from lifecycle.pretrained import PRETRAINED
-from lifecycle.registration import package_sklearn
+from cli.optimize import table
+from intake.pretrained import PRETRAINED
+from intake.register import package_sklearn
+from lifecycle.local_version import ModelPackage
 from lifecycle.runtimes.base import Runner
 from lifecycle.runtimes.load import load_version
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.runtimes.openvino import OvRunner
+from optimize.cpu import cpu_summary
+from optimize.gates import GateConfig
+from optimize.judge import Judge
+from optimize.measure import time_interleaved
+from optimize.recipes.ort_quant import is_dense
+from optimize.run import load_parent, optimize
+from optimize.variant import Parent
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
 
 RESULTS = Path(__file__).parent / "results" / "models.json"
@@ -108,7 +108,7 @@ def optimum_int8(parent: Parent, work: Path) -> tuple[Path, dict[str, Any]]:
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    from lifecycle.optimize.recipes.ort_quant import _Reader, _strip_value_info
+    from optimize.recipes.ort_quant import _Reader, _strip_value_info
 
     config = optimum_config(is_dense(onnx.load_model_from_string(parent.onnx_model)))
     source, out = work / "optimum-fp32.onnx", work / "optimum-int8.onnx"

@@ -19,13 +19,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from lifecycle.cli.optimize import table
+from cli.optimize import table
 from lifecycle.examples import get_example
-from lifecycle.optimize.cpu import cpu_summary
-from lifecycle.optimize.recipes import DEFAULT_RECIPES
-from lifecycle.optimize.report import Row
-from lifecycle.optimize.run import optimize
-from lifecycle.packaging import package_torch_model
+from lifecycle.version_builder import package_torch_model
+from optimize.cpu import cpu_summary
+from optimize.recipes import DEFAULT_RECIPES
+from optimize.run import optimize
+from optimize.table import Row
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
 
 TARGETS = {"speedup_b1": 4.0, "speedup_batch": 3.0, "size_ratio": 3.5, "max_drop_pt": 0.5}

@@ -28,24 +28,24 @@ from sklearn.datasets import load_digits
 from sqlalchemy import insert
 
 from benchmarks.common import start_mlflow
+from control.services import connect
+from lifecycle.alerts import Alerter
 from lifecycle.data import split
 from lifecycle.db import session_factory
 from lifecycle.db.feedback import FeedbackStore
 from lifecycle.db.schema import PredictionRow
 from lifecycle.db.types import utcnow
+from lifecycle.distillation import DistillConfig, distill
 from lifecycle.examples import get_example
-from lifecycle.optimize.recipes.ort_quant import int8_static
-from lifecycle.optimize.variant import Parent, RecipeOptions
-from lifecycle.packaging import package_onnx_model, package_torch_model
 from lifecycle.runtimes.base import run_batched
 from lifecycle.runtimes.load import load_version
 from lifecycle.settings import RegistrySettings, Settings
-from lifecycle.stack import connect
 from lifecycle.training import accuracy
-from monitoring.alerts import Alerter
+from lifecycle.version_builder import package_onnx_model, package_torch_model
 from monitoring.shifts import Shift, window
+from optimize.recipes.ort_quant import int8_static
+from optimize.variant import Parent, RecipeOptions
 from registry.mlflow import MlflowModelRegistry
-from retrain.distill import DistillConfig, distill
 from retrain.jobs import RetrainJobs
 from retrain.pipeline import Retrainer
 from retrain.settings import RetrainSettings

@@ -26,19 +26,19 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from benchmarks.common import start_mlflow
+from cli.workflows import train_and_register
+from control.services import connect
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.schema import PredictionRow
 from lifecycle.db.types import utcnow
-from lifecycle.optimize.recipes.ort_quant import int8_static
-from lifecycle.optimize.variant import Parent, RecipeOptions
-from lifecycle.packaging import package_onnx_model
 from lifecycle.settings import RegistrySettings, Settings
-from lifecycle.stack import connect
-from lifecycle.workflows import train_and_register
-from serving.process import ServingProcess
-from serving.rollout import machine
-from serving.rollout.policy import RolloutPolicy
-from serving.rollout.store import RolloutStore
+from lifecycle.version_builder import package_onnx_model
+from optimize.recipes.ort_quant import int8_static
+from optimize.variant import Parent, RecipeOptions
+from rollout import machine
+from rollout.policy import RolloutPolicy
+from rollout.store import RolloutStore
+from serving.launcher import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port
 

@@ -37,14 +37,14 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from benchmarks.common import start_mlflow
+from cli.workflows import train_and_register
+from control.services import connect
+from lifecycle.child_process import ManagedProcess
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.schema import PredictionRow
-from lifecycle.process import ManagedProcess
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.settings import RegistrySettings, Settings
-from lifecycle.stack import connect
-from lifecycle.workflows import train_and_register
-from serving.process import ServingProcess
+from serving.launcher import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port
 

@@ -1,1 +1,2 @@
-"""Drift detection, alerts and scheduled monitor jobs (see the monitoring issue)."""
+"""The monitoring stage: drift detectors (pure), the drift monitor that checks what was served
+against the reference, its history, and the Evidently report attached to each check's MLflow run."""

@@ -18,17 +18,12 @@ window alarms at most about ``alpha`` of the time. No verdict below ``min_window
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import chi2_contingency, ks_2samp
 
-
-class Severity(StrEnum):
-    NONE = "none"
-    WARNING = "warning"
-    CRITICAL = "critical"
+from lifecycle.names import Severity
 
 
 @dataclass(frozen=True)

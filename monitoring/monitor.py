@@ -16,19 +16,18 @@ import numpy as np
 from sqlalchemy import desc, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from lifecycle.alerts import Alert, Alerter
 from lifecycle.db.schema import DriftCheckRow, PredictionRow
 from lifecycle.db.types import utcnow
-from lifecycle.package import LocalVersion
+from lifecycle.local_version import LocalVersion
+from lifecycle.names import CHAMPION, Severity
 from lifecycle.runtimes.base import Runner, run_batched
 from lifecycle.runtimes.load import load_version
-from monitoring.alerts import Alert, Alerter
-from monitoring.alerts import Severity as AlertSeverity
 from monitoring.detectors import (
     DetectorResult,
     DriftConfig,
     DriftVerdict,
     Outputs,
-    Severity,
     Subspace,
     detect,
 )
@@ -36,8 +35,6 @@ from monitoring.settings import MonitorSettings
 from registry.abc import ModelRegistry, RunTracker
 
 log = logging.getLogger(__name__)
-
-CHAMPION = "champion"
 
 
 @dataclass(frozen=True)
@@ -181,7 +178,7 @@ class Monitor:
                 self.settings.report == "on_drift" and verdict.drift
             )
             if wanted and verdict.detectors:
-                from monitoring.report import render_report
+                from monitoring.evidently_report import render_report
 
                 with tempfile.TemporaryDirectory() as tmp:
                     path = render_report(
@@ -231,9 +228,7 @@ class Monitor:
             return _to_check(row)
 
     def _alert(self, check: DriftCheck) -> None:
-        severity = (
-            AlertSeverity.CRITICAL if check.verdict.severity is Severity.CRITICAL else AlertSeverity.WARNING
-        )
+        severity = Severity.CRITICAL if check.verdict.severity is Severity.CRITICAL else Severity.WARNING
         self._alerter.raise_alert(
             Alert(
                 source="drift",

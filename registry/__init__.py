@@ -1,4 +1,7 @@
-"""Everything that talks to the model registry. Only ``registry.mlflow`` imports ``mlflow``."""
+"""The model registry adapter: the ``ModelRegistry`` interface (``registry.abc``), MLflow
+(``registry.mlflow``, the only module that talks to an MLflow server through ``mlflow``; also
+``registry.logged`` for reading MLflow-logged models), an in-memory fake, the embedded server
+process and webhook signatures. Imports only the spine."""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.errors import LifecycleError, UnknownModelError
-from lifecycle.package import TAG_ARTIFACT_SHA256, LocalVersion, ModelPackage
+from lifecycle.local_version import LocalVersion, ModelPackage
+from lifecycle.names import TAG_ARTIFACT_SHA256
 from registry.uri import check_alias, check_version, parse_model_uri
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.db.types import utcnow
 from lifecycle.errors import UnknownModelError
-from lifecycle.package import LocalVersion, ModelPackage
+from lifecycle.local_version import LocalVersion, ModelPackage
 from registry.abc import ModelRegistry, ModelVersion, RunTracker
 
 

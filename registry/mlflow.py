@@ -26,7 +26,8 @@ from mlflow.types import TensorSpec as MlflowTensorSpec
 from lifecycle.contract import ModelContract, TensorSpec
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.errors import LifecycleError, RegistryUnavailableError, UnknownModelError
-from lifecycle.package import TAG_RUN_ID, LocalVersion, ModelPackage
+from lifecycle.local_version import LocalVersion, ModelPackage
+from lifecycle.names import TAG_RUN_ID
 from registry.abc import ModelRegistry, ModelVersion, RunTracker
 from registry.server import is_healthy
 from registry.uri import check_version

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+from lifecycle.child_process import ManagedProcess, ProcessStartError, port_open
+from lifecycle.child_process import is_healthy as _is_healthy
 from lifecycle.errors import ConfigurationError, RegistryUnavailableError
-from lifecycle.process import ManagedProcess, ProcessStartError, port_open
-from lifecycle.process import is_healthy as _is_healthy
 from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)

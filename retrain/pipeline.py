@@ -19,32 +19,30 @@ import numpy as np
 import torch
 from sqlalchemy.orm import Session, sessionmaker
 
+from lifecycle.alerts import Alert, Alerter
 from lifecycle.contract import ModelContract
 from lifecycle.data import DataSplits
 from lifecycle.db.locks import Locks
 from lifecycle.db.types import utcnow
+from lifecycle.distillation import DistillConfig, distill
 from lifecycle.errors import LifecycleError
+from lifecycle.local_version import ARCHITECTURE_FILE, LocalVersion
+from lifecycle.names import CHALLENGER, CHAMPION, ROLLOUT_TAG_PREFIX, Severity
 from lifecycle.nets import Architecture, TabularMLP
-from lifecycle.optimize.recipes.distill import student_architecture
-from lifecycle.optimize.recipes.ort_quant import int8_static
-from lifecycle.optimize.variant import Parent, RecipeOptions
-from lifecycle.package import ARCHITECTURE_FILE, LocalVersion
-from lifecycle.packaging import load_torch_model, package_onnx_model, package_torch_model
 from lifecycle.runtimes.base import run_batched
 from lifecycle.runtimes.load import load_version
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.training import TrainConfig, accuracy, augmentation_for, predict_logits, train_classifier
-from monitoring.alerts import Alert, Alerter, Severity
+from lifecycle.version_builder import load_torch_model, package_onnx_model, package_torch_model
+from optimize.recipes.distill import student_architecture
+from optimize.recipes.ort_quant import int8_static
+from optimize.variant import Parent, RecipeOptions
 from registry.abc import ModelRegistry, RunTracker
 from retrain.data import RetrainData, assemble, pseudo_labels, with_augmented_production
-from retrain.distill import DistillConfig, distill
 from retrain.jobs import RetrainJob, RetrainJobs
 from retrain.settings import RetrainSettings
-from serving.rollout.policy import TAG_PREFIX
 
 log = logging.getLogger(__name__)
-
-CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 class RetrainBusyError(LifecycleError):
@@ -191,7 +189,10 @@ class Retrainer:
             }
             if s.relax_agreement:
                 # meant to answer differently where the champion is wrong: agreement with it is no gate
-                lineage |= {f"{TAG_PREFIX}min_agreement": "0", f"{TAG_PREFIX}max_confidence_divergence": "1"}
+                lineage |= {
+                    f"{ROLLOUT_TAG_PREFIX}min_agreement": "0",
+                    f"{ROLLOUT_TAG_PREFIX}max_confidence_divergence": "1",
+                }
             package = package_torch_model(model, student, splits, architecture=architecture, tags=lineage)
             student_version = self._registry.register(package).version
             challenger = student_version

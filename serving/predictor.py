@@ -15,9 +15,10 @@ import pydantic_core
 from numpy.typing import NDArray
 
 from lifecycle.db.types import utcnow
+from lifecycle.names import CANARY, SHADOW
 from serving.metrics import ServingMetrics
 from serving.prediction_log import PredictionLog, RecordBatch
-from serving.routing import CANARY, SHADOW, Challenger, Router
+from serving.routing import Challenger, Router
 from serving.shadow import ShadowMirror
 from serving.slot import ModelSlot, Served
 

@@ -14,13 +14,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from serving.rollout.store import TrafficPlan
+from lifecycle.db.traffic import TrafficPlan
+from lifecycle.names import CANARY, SHADOW
 from serving.shadow_process import ProcessMirror
 from serving.slot import Served
 
 log = logging.getLogger(__name__)
-
-CANARY, SHADOW = "canary", "shadow"
 
 
 @dataclass(frozen=True)

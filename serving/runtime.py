@@ -9,6 +9,8 @@ from sqlalchemy import Engine
 
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.db.feedback import FeedbackStore, label_index
+from lifecycle.db.traffic import TrafficPlans
+from lifecycle.names import SHADOW
 from lifecycle.runtimes.load import runtime_of
 from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
@@ -17,8 +19,7 @@ from serving.gc_tuning import WATCH as GC_WATCH
 from serving.metrics import serving_metrics
 from serving.prediction_log import PredictionLog
 from serving.predictor import PredictInput, Prediction, Predictor
-from serving.rollout.store import RolloutStore
-from serving.routing import SHADOW, Router
+from serving.routing import Router
 from serving.settings import ServingSettings
 from serving.shadow_process import ProcessMirror
 from serving.slot import ModelSlot
@@ -61,7 +62,7 @@ class ServingRuntime:
 
         router = Router(
             serving.model,
-            RolloutStore(session_factory(engine)).plan,
+            TrafficPlans(session_factory(engine)).plan,
             lambda version, role: slot.load_other(version, role, threads=1 if role == SHADOW else None),
             mirror_loader=mirror_loader if serving.shadow_isolation == "process" else None,
         )

@@ -21,11 +21,11 @@ import numpy as np
 
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.types import utcnow
+from lifecycle.names import SHADOW
 from lifecycle.runtimes.load import load_runner
 from serving.metrics import serving_metrics
 from serving.prediction_log import LogOverloadedError, PredictionLog, RecordBatch
 from serving.predictor import Answer
-from serving.routing import SHADOW
 from serving.shadow_process import FRAME
 
 MAX_BATCH = 64

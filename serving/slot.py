@@ -18,7 +18,7 @@ import numpy as np
 from lifecycle.contract import ModelContract
 from lifecycle.db.types import utcnow
 from lifecycle.errors import LifecycleError
-from lifecycle.package import LocalVersion
+from lifecycle.local_version import LocalVersion
 from lifecycle.runtimes.base import Runner
 from lifecycle.runtimes.load import load_version
 from registry.abc import ModelRegistry

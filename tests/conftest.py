@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, upgrade_to_head
 from lifecycle.examples import get_example
-from lifecycle.package import ModelPackage
-from lifecycle.packaging import package_torch_model
+from lifecycle.local_version import ModelPackage
+from lifecycle.version_builder import package_torch_model
 from registry.server import MlflowServerProcess
 
 ROOT = Path(__file__).parent

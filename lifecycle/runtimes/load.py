@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from lifecycle.package import LocalVersion
+from lifecycle.local_version import LocalVersion
 from lifecycle.runtimes.base import Runner, RuntimeUnavailableError
 
 

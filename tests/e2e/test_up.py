@@ -1,6 +1,6 @@
 """What a user does on a fresh machine, as real processes: `lifecycle up` (what `make run` runs) on an
 empty state directory — MLflow UI up, the digits teacher trained and champion, its variants optimized
-and registered, serving answering, `lifecycle predict` showing it — then `lifecycle demo` through the
+and registered, serving answering, `lifecycle predict` showing it — then `lifecycle-demo` through the
 whole loop (rollout by alias, shift, drift alert, retrain, rollout), then Ctrl-C stops everything."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_up_then_demo_completes_the_loop_and_ctrl_c_stops_everything(tmp_path: P
     log = tmp_path / "up.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lifecycle", "up"],
+            [sys.executable, "-m", "cli", "up"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -73,7 +73,7 @@ def test_up_then_demo_completes_the_loop_and_ctrl_c_stops_everything(tmp_path: P
         answer = httpx.post(f"{serving}/v1/predict", json={"instances": [[0.0] * 64]}, timeout=10)
         assert answer.status_code == 200 and answer.json()["version"] == "1"
         predicted = subprocess.run(
-            [sys.executable, "-m", "lifecycle", "predict", "--sample", "3"], env=env, capture_output=True, text=True,
+            [sys.executable, "-m", "cli", "predict", "--sample", "3"], env=env, capture_output=True, text=True,
             timeout=120,
         )  # fmt: skip
         assert predicted.returncode == 0, predicted.stderr
@@ -83,7 +83,7 @@ def test_up_then_demo_completes_the_loop_and_ctrl_c_stops_everything(tmp_path: P
         monitor = httpx.get(f"http://127.0.0.1:{control_port}/monitor/status", timeout=10).json()
         assert monitor["scheduler_running"] is True and monitor["next_run"]
         no_rollout = subprocess.run(
-            [sys.executable, "-m", "lifecycle", "rollout", "status", "digits"], env=env,
+            [sys.executable, "-m", "cli", "rollout", "status", "digits"], env=env,
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert no_rollout.returncode == 1 and "has no rollout" in no_rollout.stderr
@@ -92,7 +92,7 @@ def test_up_then_demo_completes_the_loop_and_ctrl_c_stops_everything(tmp_path: P
 
         started = time.monotonic()
         demo = subprocess.run(
-            [sys.executable, "-m", "lifecycle", "demo"], env=env, capture_output=True, text=True, timeout=900
+            [sys.executable, "-m", "demo"], env=env, capture_output=True, text=True, timeout=900
         )
         print(demo.stdout[-6000:])
         assert demo.returncode == 0, f"{demo.stdout[-4000:]}\n{demo.stderr[-4000:]}"

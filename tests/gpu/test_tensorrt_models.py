@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.optimize.run import optimize
-from lifecycle.pretrained import PRETRAINED
+from intake.pretrained import PRETRAINED
 from lifecycle.runtimes.base import RuntimeUnavailableError
+from optimize.run import optimize
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lifecycle.cli.app import app
+from cli.app import app
 from lifecycle.contract import ModelContract
-from lifecycle.package import CONTRACT_FILE
+from lifecycle.local_version import CONTRACT_FILE
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
 

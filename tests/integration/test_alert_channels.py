@@ -14,10 +14,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
+from lifecycle.alert_channels import AlertSettings, channels_from_settings
+from lifecycle.alerts import Alert, Alerter
 from lifecycle.db import session_factory
 from lifecycle.db.types import utcnow
-from monitoring.alerts import Alert, Alerter, Severity
-from monitoring.channels import AlertSettings, channels_from_settings
+from lifecycle.names import Severity
 from tests.conftest import free_port
 
 

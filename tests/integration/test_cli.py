@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lifecycle.cli.app import app
+from cli.app import app
 from lifecycle.data import DataSplits
-from lifecycle.package import ModelPackage
+from lifecycle.local_version import ModelPackage
 from registry.mlflow import MlflowModelRegistry
 from tests.conftest import free_port
 

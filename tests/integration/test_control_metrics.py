@@ -7,11 +7,12 @@ import uuid
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
-from lifecycle.control import metrics
+from control import metrics
+from lifecycle.alerts import Alert, Alerter
 from lifecycle.db import session_factory
 from lifecycle.db.schema import DriftCheckRow, RolloutRow
 from lifecycle.db.types import utcnow
-from monitoring.alerts import Alert, Alerter, Severity
+from lifecycle.names import Severity
 from retrain.jobs import RetrainJobs
 
 

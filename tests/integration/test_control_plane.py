@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lifecycle.control.process import ControlPlaneProcess
-from lifecycle.control.settings import ControlSettings
-from lifecycle.package import ModelPackage
+from control.launcher import ControlPlaneProcess
+from control.settings import ControlSettings
+from lifecycle.local_version import ModelPackage
 from lifecycle.settings import DatabaseSettings, RegistrySettings, Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
-from serving.rollout.policy import RolloutPolicy
+from rollout.policy import RolloutPolicy
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -96,7 +96,7 @@ def test_the_monitor_job_runs_only_on_the_leader_and_survives_fail_over(
     from sqlalchemy import text
     from typer.testing import CliRunner
 
-    from lifecycle.cli.app import app
+    from cli.app import app
     from lifecycle.db import create_db_engine, session_factory
     from monitoring.monitor import drift_history
     from monitoring.settings import MonitorSettings

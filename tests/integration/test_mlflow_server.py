@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from lifecycle.errors import RegistryUnavailableError
-from lifecycle.package import ModelPackage
+from lifecycle.local_version import ModelPackage
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
 from registry.webhooks import verify

@@ -12,12 +12,12 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import Engine, insert
 
+from lifecycle.alerts import Alerter
 from lifecycle.data import DataSplits
 from lifecycle.db import session_factory
 from lifecycle.db.schema import PredictionRow
 from lifecycle.db.types import utcnow
-from lifecycle.package import ModelPackage
-from monitoring.alerts import Alerter
+from lifecycle.local_version import ModelPackage
 from monitoring.monitor import Monitor
 from monitoring.settings import MonitorSettings
 from registry.mlflow import MlflowModelRegistry

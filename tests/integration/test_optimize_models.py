@@ -12,10 +12,10 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import GradientBoostingRegressor
 
+from intake.register import package_sklearn
 from lifecycle import pretrained
-from lifecycle.optimize.run import OptimizeReport, optimize
-from lifecycle.package import ModelPackage
-from lifecycle.registration import package_sklearn
+from lifecycle.local_version import ModelPackage
+from optimize.run import OptimizeReport, optimize
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
 
 pytestmark = pytest.mark.slow

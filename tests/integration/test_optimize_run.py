@@ -13,13 +13,13 @@ from mlflow import MlflowClient
 
 from lifecycle.data import DataSplits
 from lifecycle.examples import get_example
-from lifecycle.optimize.gates import GateConfig
-from lifecycle.optimize.run import OptimizeReport, optimize
-from lifecycle.optimize.variant import RecipeOptions
-from lifecycle.package import ModelPackage
-from lifecycle.packaging import package_torch_model
+from lifecycle.local_version import ModelPackage
 from lifecycle.runtimes.load import load_version
 from lifecycle.training import accuracy
+from lifecycle.version_builder import package_torch_model
+from optimize.gates import GateConfig
+from optimize.run import OptimizeReport, optimize
+from optimize.variant import RecipeOptions
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess

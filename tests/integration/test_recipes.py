@@ -10,11 +10,11 @@ import torch
 from lifecycle.data import DataSplits
 from lifecycle.evaluate import evaluate
 from lifecycle.examples import get_example
-from lifecycle.optimize.loader import load_variant
-from lifecycle.optimize.run import apply_recipe
-from lifecycle.optimize.variant import Parent, RecipeOptions, RecipeSkippedError
-from lifecycle.packaging import package_torch_model
 from lifecycle.runtimes.onnxruntime import OrtRunner
+from lifecycle.version_builder import package_torch_model
+from optimize.loader import load_variant
+from optimize.run import apply_recipe
+from optimize.variant import Parent, RecipeOptions, RecipeSkippedError
 
 
 def _parent(example: str, data: DataSplits) -> Parent:

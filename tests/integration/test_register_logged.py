@@ -23,10 +23,10 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
-from lifecycle.cli.app import app
+from cli.app import app
+from intake.zoo import ppocr_cls_path, word_crops
 from lifecycle.contract import ModelContract
 from lifecycle.nets import TabularMLP
-from lifecycle.zoo import ppocr_cls_path, word_crops
 from registry.mlflow import MlflowModelRegistry
 from tests.integration.conftest import run_cli
 

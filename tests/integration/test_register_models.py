@@ -18,8 +18,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
+from intake.zoo import natural_images, ppocr_cls_path, word_crops, yolov8n_path
 from lifecycle.contract import ModelContract
-from lifecycle.zoo import natural_images, ppocr_cls_path, word_crops, yolov8n_path
 from registry.mlflow import MlflowModelRegistry
 from tests.integration.conftest import run_cli
 

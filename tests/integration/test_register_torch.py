@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lifecycle.cli.app import app
+from cli.app import app
+from intake.zoo import natural_images, sentences, tokenize
 from lifecycle.contract import ModelContract
-from lifecycle.zoo import natural_images, sentences, tokenize
 from registry.mlflow import MlflowModelRegistry
 from tests.integration.conftest import run_cli
 
@@ -35,7 +35,7 @@ def test_efficientnet_lite0_through_the_torch_path(
     np.savez(data, inputs=natural_images(30, seed=0))
     name = f"effnet-{uuid.uuid4().hex[:6]}"
     out = _register(
-        name, "--torch", "lifecycle.zoo:efficientnet_lite0", "--data", str(data), "--output-names", "logits"
+        name, "--torch", "intake.zoo:efficientnet_lite0", "--data", str(data), "--output-names", "logits"
     )
     assert f"registered {name} v1: test agreement 1.0000" in out
     contract = stored_contract(name)
@@ -54,7 +54,7 @@ def test_minilm_token_inputs_and_mean_pooling(
     np.savez(data, **tokenize(sentences(40, seed=0), length=32))
     name = f"minilm-{uuid.uuid4().hex[:6]}"
     out = _register(
-        name, "--torch", "lifecycle.zoo:minilm", "--data", str(data), "--task", "embedding",
+        name, "--torch", "intake.zoo:minilm", "--data", str(data), "--task", "embedding",
         "--output-names", "token_embeddings", "--shape", "token_embeddings=batch,sequence,384",
         "--pad", "input_ids=0", "--pad", "attention_mask=0", "--pad", "token_type_ids=0",
     )  # fmt: skip
@@ -73,14 +73,14 @@ def test_a_factory_that_does_not_fit_its_data_is_refused(env: str, tmp_path: Pat
     np.savez(data, pixels=natural_images(4, seed=0))
     name = f"wrong-{uuid.uuid4().hex[:6]}"
     result = runner.invoke(
-        app, ["register", name, "--torch", "lifecycle.zoo:efficientnet_lite0", "--data", str(data)]
+        app, ["register", name, "--torch", "intake.zoo:efficientnet_lite0", "--data", str(data)]
     )
     out = " ".join(result.output.split())
     assert result.exit_code == 1 and "forward() needs 'inputs'" in out
     result = runner.invoke(
-        app, ["register", name, "--torch", "lifecycle.zoo:no_such_factory", "--data", str(data)]
+        app, ["register", name, "--torch", "intake.zoo:no_such_factory", "--data", str(data)]
     )
-    assert result.exit_code == 1 and "cannot import 'lifecycle.zoo:no_such_factory'" in " ".join(
+    assert result.exit_code == 1 and "cannot import 'intake.zoo:no_such_factory'" in " ".join(
         result.output.split()
     )
     assert name not in MlflowModelRegistry(env).list_models()

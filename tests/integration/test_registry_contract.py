@@ -16,10 +16,10 @@ from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.errors import ArtifactIntegrityError, UnknownModelError
-from lifecycle.package import CONTRACT_FILE, ModelPackage
-from lifecycle.packaging import load_torch_model
+from lifecycle.local_version import CONTRACT_FILE, ModelPackage
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.training import accuracy, predict_logits
+from lifecycle.version_builder import load_torch_model
 from registry.abc import ModelRegistry
 from registry.memory import InMemoryModelRegistry
 from registry.mlflow import MlflowModelRegistry
@@ -135,7 +135,8 @@ def test_openvino_ir_versions_round_trip(
     """A non-ONNX format: model.xml + model.bin, registered without an MLflow flavor."""
     import openvino as ov
 
-    from lifecycle.package import MANIFEST_FILE, TAG_ARTIFACT_SHA256
+    from lifecycle.local_version import MANIFEST_FILE
+    from lifecycle.names import TAG_ARTIFACT_SHA256
     from lifecycle.runtimes.load import load_version
 
     (tmp_path / "m.onnx").write_bytes(package.onnx_model)

@@ -8,14 +8,14 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import Engine, insert
 
+from lifecycle.alerts import Alerter
 from lifecycle.data import DataSplits
 from lifecycle.db import session_factory
 from lifecycle.db.feedback import FeedbackStore
 from lifecycle.db.locks import Locks
 from lifecycle.db.schema import PredictionRow
 from lifecycle.db.types import utcnow
-from lifecycle.package import ModelPackage
-from monitoring.alerts import Alerter
+from lifecycle.local_version import ModelPackage
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
 from retrain.jobs import RetrainJobs
 from retrain.pipeline import RetrainBusyError, Retrainer

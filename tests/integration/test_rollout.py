@@ -24,23 +24,23 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from lifecycle.control.plane import WEBHOOK_NAME
-from lifecycle.control.process import ControlPlaneProcess
-from lifecycle.control.settings import ControlSettings
+from control.launcher import ControlPlaneProcess
+from control.plane import WEBHOOK_NAME
+from control.settings import ControlSettings
+from lifecycle.alerts import Alerter
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.examples import get_example
-from lifecycle.optimize.recipes.ort_quant import int8_static
-from lifecycle.optimize.variant import Parent, RecipeOptions
-from lifecycle.package import ModelPackage
-from lifecycle.packaging import package_onnx_model, package_torch_model
+from lifecycle.local_version import ModelPackage
 from lifecycle.settings import DatabaseSettings, RegistrySettings, Settings
-from monitoring.alerts import Alerter
+from lifecycle.version_builder import package_onnx_model, package_torch_model
+from optimize.recipes.ort_quant import int8_static
+from optimize.variant import Parent, RecipeOptions
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
 from registry.webhooks import sign
-from serving.process import ServingProcess
-from serving.rollout.policy import RolloutPolicy
+from rollout.policy import RolloutPolicy
+from serving.launcher import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port
 
@@ -307,7 +307,7 @@ def test_kill_9_mid_canary_then_restart_resumes_the_same_step(stack: RolloutStac
 def test_cli_start_pause_status_resume_abort(stack: RolloutStack, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from lifecycle.cli.app import app
+    from cli.app import app
 
     monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(stack.settings.state_path))
     monkeypatch.setenv("LIFECYCLE_CONTROL_PORT", str(stack.control_settings.port))

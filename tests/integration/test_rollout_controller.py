@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, insert
 
-from lifecycle.control.controller import RolloutController, RolloutError
+from lifecycle.alerts import Alerter
 from lifecycle.db import session_factory
 from lifecycle.db.schema import PredictionRow
-from lifecycle.package import ModelPackage
-from monitoring.alerts import Alerter
+from lifecycle.local_version import ModelPackage
 from registry.memory import InMemoryModelRegistry
-from serving.rollout.machine import Phase
-from serving.rollout.policy import RolloutPolicy
-from serving.rollout.store import RolloutStore
-from serving.rollout.windows import WindowReader
+from rollout.controller import RolloutController, RolloutError
+from rollout.machine import Phase
+from rollout.policy import RolloutPolicy
+from rollout.store import RolloutStore
+from rollout.windows import WindowReader
 
 POLICY = RolloutPolicy(
     interval_s=10, steps=(10, 50, 100), min_shadow_pairs=50, min_canary_requests=20, min_canary_pairs=10

@@ -16,17 +16,17 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from lifecycle.control.process import ControlPlaneProcess
-from lifecycle.control.settings import ControlSettings
+from control.launcher import ControlPlaneProcess
+from control.settings import ControlSettings
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine
 from lifecycle.db.schema import PredictionRow
-from lifecycle.package import ModelPackage
+from lifecycle.local_version import ModelPackage
 from lifecycle.settings import DatabaseSettings, RegistrySettings, Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
-from serving.process import ServingProcess
-from serving.rollout.policy import RolloutPolicy
+from rollout.policy import RolloutPolicy
+from serving.launcher import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port, fresh_postgres_database
 from tests.integration.test_rollout import _int8

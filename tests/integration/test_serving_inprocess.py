@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.schema import PredictionRow
-from lifecycle.package import ModelPackage
+from lifecycle.local_version import ModelPackage
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
 

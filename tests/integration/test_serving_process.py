@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.schema import PredictionRow
-from lifecycle.package import ModelPackage
+from lifecycle.local_version import ModelPackage
 from lifecycle.settings import RegistrySettings, Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
-from serving.process import ServingProcess
+from serving.launcher import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port
 

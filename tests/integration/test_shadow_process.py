@@ -17,9 +17,9 @@ from sqlalchemy import Engine, select
 from lifecycle.data import DataSplits
 from lifecycle.db import session_factory
 from lifecycle.db.schema import PredictionRow
-from lifecycle.package import ModelPackage
+from lifecycle.db.traffic import TrafficPlan
+from lifecycle.local_version import ModelPackage
 from lifecycle.runtimes.onnxruntime import OrtRunner
-from serving.rollout.store import TrafficPlan
 from serving.routing import Router
 from serving.shadow_process import ProcessMirror, ShadowProcessError
 from serving.slot import Served

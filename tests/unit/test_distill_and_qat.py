@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from lifecycle.optimize.recipes.qat import FakeQuantWeight
+from lifecycle.distillation import distillation_loss
+from optimize.recipes.qat import FakeQuantWeight
 from retrain.data import pseudo_labels
-from retrain.distill import distillation_loss
 
 
 def test_identical_logits_have_zero_soft_loss() -> None:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from monitoring.detectors import DriftConfig, Outputs, Severity, Subspace, detect, ks_pvalues
+from lifecycle.names import Severity
+from monitoring.detectors import DriftConfig, Outputs, Subspace, detect, ks_pvalues
 from monitoring.shifts import NONE, Shift, window
 
 FEATURES = [f"f{i}" for i in range(16)]

@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from lifecycle.optimize.gates import GateConfig, Quality, evaluate, quality_gate, rejection_reason
-from lifecycle.optimize.measure import time_interleaved
-from lifecycle.optimize.report import Row, markdown
+from optimize.gates import GateConfig, Quality, evaluate, quality_gate, rejection_reason
+from optimize.measure import time_interleaved
+from optimize.table import Row, markdown
 
 
 def _gates(config: GateConfig, **kw: float) -> dict[str, bool]:

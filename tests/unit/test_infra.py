@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pydantic_settings import BaseSettings
 from sqlalchemy import Engine
 
-from lifecycle.control import metrics as control_metrics
-from lifecycle.control.settings import ControlSettings
+from control import metrics as control_metrics
+from control.settings import ControlSettings
+from lifecycle.alert_channels import AlertSettings
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.settings import DatabaseSettings, RegistrySettings, Settings, TrainingSettings
-from monitoring.channels import AlertSettings
 from monitoring.settings import MonitorSettings
 from retrain.settings import RetrainSettings
+from rollout.policy import RolloutPolicy
 from serving.metrics import ServingMetrics
-from serving.rollout.policy import RolloutPolicy
 from serving.settings import ServingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +101,10 @@ def test_compose_services_are_wired(compose: dict[str, Any]) -> None:
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
     assert "torch==2.13.0" in dockerfile.read_text() and "whl/cpu" in dockerfile.read_text()
+    copied = {line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("COPY ")}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert packages <= copied, f"the image lacks packages: {sorted(packages - copied)}"
 
 
 def test_compose_environment_is_made_of_real_settings(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serving.rollout.analysis import ModelWindow, Outcome, Pairs, Window, analyse, ks_distance
-from serving.rollout.policy import RolloutPolicy
+from rollout.analysis import ModelWindow, Outcome, Pairs, Window, analyse, ks_distance
+from rollout.policy import RolloutPolicy
 
 POLICY = RolloutPolicy(min_shadow_pairs=200, min_canary_requests=50, min_canary_pairs=30)
 RNG = np.random.default_rng(0)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.rollout import machine as m
-from serving.rollout.analysis import Outcome, Verdict
-from serving.rollout.machine import ActionKind, Phase, Rollout
-from serving.rollout.policy import RolloutPolicy
+from rollout import machine as m
+from rollout.analysis import Outcome, Verdict
+from rollout.machine import ActionKind, Phase, Rollout
+from rollout.policy import RolloutPolicy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = RolloutPolicy(steps=(5, 10, 25, 50, 100), threshold=2)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.rollout.policy import RolloutPolicy
+from rollout.policy import RolloutPolicy
 
 BASE = RolloutPolicy(interval_s=60, steps=(5, 10, 25, 50, 100))
 

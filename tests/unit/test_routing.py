@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from serving.rollout.store import TrafficPlan
+from lifecycle.db.traffic import TrafficPlan
 from serving.routing import Router, key_bucket
 from serving.slot import Served
 

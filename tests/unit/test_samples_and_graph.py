@@ -5,9 +5,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from intake.graph_contract import ContractOptions, contract_for_graph, parse_pad, parse_shape
 from lifecycle.contract import ModelContract, TensorSpec
 from lifecycle.graph import check_against_graph, graph_tensors
-from lifecycle.intake.contract import ContractOptions, contract_for_graph, parse_pad, parse_shape
 from lifecycle.samples import Samples, TensorData, random_split
 from lifecycle.tensors import ContractViolationError
 
@@ -113,7 +113,7 @@ def test_split_is_seeded_stratified_and_round_trips() -> None:
 
 
 def test_the_float_tail_runs_from_the_outputs_back_to_the_last_compute_ops() -> None:
-    from lifecycle.optimize.recipes.ort_quant import float_tail, is_dense
+    from optimize.recipes.ort_quant import float_tail, is_dense
 
     w = helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], [1.0, 0.0, 0.0, 1.0])
     nodes = [

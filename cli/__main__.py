@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from cli.app import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m demo``: the guided tour."""
+
+from demo.command import main
+
+main()

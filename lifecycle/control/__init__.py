@@ -1,1 +1,0 @@
-"""The control plane: the rollout controller, MLflow webhook receiver, admin and status API."""

@@ -1,1 +1,0 @@
-"""The guided tour of the whole loop (`lifecycle demo`)."""
