@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install install-models run test test-gpu check lint format typecheck unit clean
+.PHONY: install install-models run test test-gpu check lint format typecheck unit docs clean
 
 MODELS_STAMP := $(VENV)/.models-stamp
 SOURCES := lifecycle registry intake optimize serving rollout monitoring retrain control cli demo tests benchmarks
@@ -46,8 +46,13 @@ test-gpu: install-models  ## on a machine with an NVIDIA GPU: TensorRT variants 
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,models,tensorrt]"
 	$(BIN)/python -m pytest tests/gpu
 
+docs: install  ## the reference pages from the code, then the site in build/site (offline)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,docs]"
+	$(BIN)/python docs/generate.py
+	$(BIN)/mkdocs build --strict --quiet
+
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build

@@ -12,8 +12,8 @@ from lifecycle.db.schema import AlertRow, DriftCheckRow, RetrainJobRow, RolloutR
 from lifecycle.names import ACTIVE_PHASES
 
 
-def render(sessions: sessionmaker[Session]) -> bytes:
-    registry = CollectorRegistry()
+def gauges(registry: CollectorRegistry) -> dict[str, Gauge]:
+    """The control plane's series, registered in ``registry``."""
     canary = Gauge(
         "lifecycle_rollout_canary_share", "Share of traffic the challenger answers.",
         ("model", "champion", "challenger", "phase"), registry=registry,
@@ -43,6 +43,27 @@ def render(sessions: sessionmaker[Session]) -> bytes:
     retrains = Gauge(
         "lifecycle_retrain_jobs", "Retrain jobs by status.", ("model", "status"), registry=registry
     )
+    return {
+        "canary": canary,
+        "mirror": mirror,
+        "p_value": p_value,
+        "statistic": statistic,
+        "drifting": drifting,
+        "alerts": alerts,
+        "retrains": retrains,
+    }
+
+
+def render(sessions: sessionmaker[Session]) -> bytes:
+    registry = CollectorRegistry()
+    series = gauges(registry)
+    canary, mirror, p_value, statistic = (
+        series["canary"],
+        series["mirror"],
+        series["p_value"],
+        series["statistic"],
+    )
+    drifting, alerts, retrains = series["drifting"], series["alerts"], series["retrains"]
     with sessions() as session:
         for r in session.scalars(select(RolloutRow).where(RolloutRow.phase.in_(ACTIVE_PHASES))):
             labels = (r.model_name, r.champion, r.challenger, r.phase)

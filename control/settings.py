@@ -13,10 +13,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ControlSettings(BaseSettings):
+    """The control-plane process: its address, admin token, MLflow webhook and loop timing."""
+
     model_config = SettingsConfigDict(env_prefix="LIFECYCLE_CONTROL_", extra="forbid")
 
     host: str = "127.0.0.1"
+    """Interface the control plane binds to."""
     port: Annotated[int, Ge(1), Le(65535)] = 8800
+    """Port of the control plane's API (status, admin, webhook receiver, metrics)."""
     public_url: str | None = None
     """URL at which the MLflow server reaches us (webhook target). Unset: ``http://host:port``."""
     admin_token: SecretStr | None = None

@@ -21,20 +21,30 @@ EMOJI = {
 
 
 class AlertSettings(BaseSettings):
+    """Where alerts go besides the log and the database: a chat webhook and / or email."""
+
     model_config = SettingsConfigDict(env_prefix="LIFECYCLE_ALERT_", extra="forbid")
 
     webhook_url: str | None = None
     """POST each alert as Slack-compatible JSON (``text`` plus ``blocks``) to this URL."""
     webhook_timeout_s: float = 5.0
+    """HTTP timeout of one webhook delivery."""
     smtp_host: str | None = None
     """Send each alert as an email through this SMTP server."""
     smtp_port: int = 25
+    """Port of the SMTP server."""
     smtp_from: str = "lifecycle@localhost"
+    """Sender address of alert emails."""
     smtp_to: list[str] = []
+    """Recipients of alert emails (a JSON list in the environment, e.g. ``["ops@example.com"]``)."""
     smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS before logging in."""
     smtp_user: str | None = None
+    """SMTP login; unset: no login."""
     smtp_password: SecretStr | None = None
+    """SMTP password (never logged)."""
     smtp_timeout_s: float = 10.0
+    """Timeout of one SMTP delivery."""
 
 
 class WebhookChannel:

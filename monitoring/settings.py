@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class MonitorSettings(BaseSettings):
+    """The scheduled drift monitor: which models, how often, on how many served requests."""
+
     model_config = SettingsConfigDict(env_prefix="LIFECYCLE_MONITOR_", extra="forbid")
 
     enabled: bool = True

@@ -16,6 +16,9 @@ Share = Annotated[float, Ge(0), Le(1)]
 
 
 class RolloutPolicy(BaseSettings):
+    """How a challenger is rolled out: shadow, canary steps, analysis thresholds and sample sizes.
+    Per model, any field can be overridden by a registered-model tag ``lifecycle.rollout.<field>``."""
+
     model_config = SettingsConfigDict(env_prefix="LIFECYCLE_ROLLOUT_", extra="forbid", frozen=True)
 
     shadow: bool = True

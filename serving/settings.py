@@ -9,6 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServingSettings(BaseSettings):
+    """The serving process: which model it serves, its address, request limits, batching, the
+    prediction log, shadow mirroring and metrics."""
+
     model_config = SettingsConfigDict(env_prefix="LIFECYCLE_SERVING_", extra="forbid")
 
     model: str = "digits"
@@ -16,7 +19,9 @@ class ServingSettings(BaseSettings):
     alias: str = "champion"
     """Alias whose version answers requests."""
     host: str = "127.0.0.1"
+    """Interface the serving process binds to."""
     port: Annotated[int, Ge(1), Le(65535)] = 3000
+    """Port of the serving API."""
     poll_interval_s: Annotated[float, Gt(0)] = 2.0
     """How often the registry alias is checked (hot swap; the fallback once webhooks exist)."""
     max_instances: Annotated[int, Ge(1)] = 256
@@ -28,7 +33,9 @@ class ServingSettings(BaseSettings):
     log_queue_size: Annotated[int, Ge(1)] = 20_000
     """Prediction records held in memory before back-pressure."""
     log_batch_size: Annotated[int, Ge(1)] = 500
+    """Prediction records written to the database in one transaction at most."""
     log_flush_interval_s: Annotated[float, Gt(0)] = 0.5
+    """The prediction log writes what it holds at least this often."""
     log_submit_timeout_s: Annotated[float, Gt(0)] = 2.0
     """How long a request waits for room in a full log queue before it gets 503."""
     max_batch_size: Annotated[int, Ge(1)] = 32

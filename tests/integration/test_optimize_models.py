@@ -13,7 +13,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.ensemble import GradientBoostingRegressor
 
 from intake.register import package_sklearn
-from lifecycle import pretrained
+from intake import pretrained
 from lifecycle.local_version import ModelPackage
 from optimize.run import OptimizeReport, optimize
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
