@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: install install-models run test test-gpu check lint format typecheck unit docs clean
 
 MODELS_STAMP := $(VENV)/.models-stamp
-SOURCES := lifecycle registry intake optimize serving rollout monitoring retrain control cli demo tests benchmarks
+SOURCES := lifecycle registry intake optimize serving rollout monitoring retrain control cli demo tests benchmarks docs
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -172,7 +172,7 @@ def bench_model(name: str, rounds: int, batch_rounds: int, console: Console) -> 
             batch_rounds=batch_rounds,
             batch=8,
         )
-        console.print(table(report.rows, f"{name}: optimization run ({report.seconds:.0f} s)"))
+        console.print(table(report.rows, f"{name}: optimization run ({report.seconds:.0f} s)", console.width))
         for row in report.rows:
             if row.reason:
                 console.print(f"  {row.name} {row.status}: {row.reason}")

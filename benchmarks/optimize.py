@@ -60,6 +60,7 @@ def main() -> None:
         table(
             report.rows,
             f"{args.example}: speed-ups against the fastest FP32 runtime (× b1, × b32) and torch eager",
+            console.width,
         )
     )
     for row in report.rows:

@@ -91,7 +91,9 @@ def up(
                             services.registry, v.version, Path(tmp), recipes=recipes,
                             progress=lambda msg: status.update(msg),
                         )  # fmt: skip
-                    console.print(optimize_table(report.rows, f"{v.name} v{v.version}: seeded variants"))
+                    console.print(
+                        optimize_table(report.rows, f"{v.name} v{v.version}: seeded variants", console.width)
+                    )
                     console.print(f"optimize run: {report.run_url}")
         with console.status("starting the control plane…"):
             control = stack.start_control()
@@ -164,7 +166,7 @@ def models(
                     "the registry is empty; `lifecycle up` seeds it, `lifecycle train NAME` adds to it"
                 )
             for model in names:
-                console.print(versions_table(model, services.registry.list_versions(model)))
+                console.print(versions_table(model, services.registry.list_versions(model), console.width))
     except LifecycleError as exc:
         raise fail(exc) from exc
 
@@ -199,7 +201,7 @@ def history(
     try:
         with connected() as services:
             services.registry.reconcile_history(name)
-            console.print(history_table(name, services.history.history(name, alias)))
+            console.print(history_table(name, services.history.history(name, alias), console.width))
     except LifecycleError as exc:
         raise fail(exc) from exc
 

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import RenderableType
 from rich.markup import escape
-from rich.table import Table
 
 from cli.common import actor, connected, console, err
+from cli.render import Column, fitted
 from lifecycle.contract import TASKS
 from lifecycle.errors import LifecycleError
 from optimize.gates import GateConfig
@@ -27,15 +28,14 @@ STATUS_STYLE = {
 }
 
 
-def table(rows: list[Row], title: str) -> Table:
-    out = Table(title=title, title_justify="left")
-    for column in COLUMNS:
-        out.add_column(
-            column, justify="left" if column in ("name", "runtime", "precision", "status") else "right"
-        )
-    for row in rows:
-        out.add_row(*cells(row), style=STATUS_STYLE.get(row.status))
-    return out
+VARIANT_COLUMNS = tuple(Column(c, right=c not in ("name", "runtime", "precision", "status")) for c in COLUMNS)
+
+
+def table(rows: list[Row], title: str, width: int) -> RenderableType:
+    """The variant table of an optimization run, fitted to ``width`` (see :func:`cli.render.fitted`)."""
+    return fitted(
+        title, VARIANT_COLUMNS, [cells(r) for r in rows], width, [STATUS_STYLE.get(r.status) for r in rows]
+    )
 
 
 def optimize_command(
@@ -98,7 +98,11 @@ def optimize_command(
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(code=1) from exc
     console.print(
-        table(report.rows, f"{name} v{version}: variants (speed-ups against the fastest FP32 runtime)")
+        table(
+            report.rows,
+            f"{name} v{version}: variants (speed-ups against the fastest FP32 runtime)",
+            console.width,
+        )
     )
     for row in report.rows:
         if row.reason:

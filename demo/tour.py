@@ -183,7 +183,11 @@ class Tour:
             if v.tags.get("lifecycle.recipe") == STUDENT_RECIPE and int(v.version) > champion
         ]
         if fresh:
-            self.console.print(versions_table(f"{self.model}: versions (optimized by `make run`)", versions))
+            self.console.print(
+                versions_table(
+                    f"{self.model}: versions (optimized by `make run`)", versions, self.console.width
+                )
+            )
             student = fresh[-1]
             run_id = student.tags.get("lifecycle.optimize_run_id")
             if run_id:
@@ -194,7 +198,9 @@ class Tour:
                     self.registry, teacher, Path(tmp), recipes=("ort-int8-static", STUDENT_RECIPE),
                     progress=lambda msg: status.update(msg),
                 )  # fmt: skip
-            self.console.print(optimize_table(report.rows, f"{self.model} v{teacher}: variants"))
+            self.console.print(
+                optimize_table(report.rows, f"{self.model} v{teacher}: variants", self.console.width)
+            )
             self.summary.links["optimize run"] = report.run_url
             made = [r for r in report.rows if r.name == STUDENT_RECIPE and r.version]
             if not made:

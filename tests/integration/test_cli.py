@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
+from lifecycle.child_process import port_open
 from lifecycle.data import DataSplits
 from lifecycle.local_version import ModelPackage
 from registry.mlflow import MlflowModelRegistry
@@ -61,6 +62,23 @@ def test_unreachable_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 1
     assert "not reachable" in result.output and "lifecycle up" in " ".join(result.output.split())
+
+
+def test_without_a_configured_registry_a_one_off_command_starts_the_embedded_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("LIFECYCLE_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("LIFECYCLE_REGISTRY_TRACKING_URI", raising=False)
+    monkeypatch.setenv("LIFECYCLE_REGISTRY_PORT", str(port))
+    result = runner.invoke(app, ["train", "breast-cancer-mlp", "--as", "first", "--alias", "champion"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert f"started the embedded one at http://127.0.0.1:{port}" in out and "registered first v1" in out
+    assert not port_open("127.0.0.1", port)  # stopped with the command
+    assert (tmp_path / "mlflow.db").exists()  # the same store `lifecycle up` uses
+    listing = runner.invoke(app, ["models", "first"])
+    assert listing.exit_code == 0 and "champion" in listing.output
 
 
 def test_register_a_users_onnx_file_then_optimize_it(
