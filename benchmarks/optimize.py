@@ -1,6 +1,6 @@
 """Optimization benchmark: every CPU recipe on the digits teacher, timed interleaved in one process
 against two FP32 baselines (torch eager, and the strongest FP32 runtime: ONNX Runtime fully optimized
-or OpenVINO f32, whichever is faster in this run), then the DESIGN §7 targets checked for the best
+or OpenVINO f32, whichever is faster in this run), then the INT8 speed-up targets checked for the best
 INT8 variant.
 
     .venv/bin/python -m benchmarks.optimize [--rounds 400] [--batch-rounds 40] [--example digits-teacher]

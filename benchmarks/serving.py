@@ -1,5 +1,5 @@
 """Serving benchmark, everything in one run on the same registered version and the same load client
-(aiohttp, which can drive concurrency 32 on loopback; STACK_NOTES §11):
+(aiohttp, which can drive concurrency 32 on loopback):
 
 - raw runtime p50 in-process vs our service's p50 at concurrency 1 (goal: ≤ raw + 1.5 ms); the raw
   runtime is also timed with 2 ms idle between calls, which is how a server at concurrency 1 calls it;

@@ -52,7 +52,7 @@ FAST_POLICY = {
     "lifecycle.rollout.max_confidence_divergence": "0.35",
 }
 """Per-model rollout settings, as registered-model tags (the MLflow UI shows and edits them): a
-demo-sized analysis interval and sample sizes instead of the production defaults of DESIGN §5."""
+demo-sized analysis interval and sample sizes instead of the production defaults."""
 TERMINAL = {"promoted", "rolled_back", "aborted"}
 
 

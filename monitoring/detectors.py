@@ -2,7 +2,7 @@
 
 - **input**: per-feature two-sample Kolmogorov–Smirnov p-values — Evidently's ``ks`` stattest
   (``scipy.stats.ks_2samp``), pinned so that its default does not switch to Wasserstein at 1,000 rows
-  (STACK_NOTES §6) — with a Bonferroni correction over the features that vary.
+  — with a Bonferroni correction over the features that vary.
 - **confidence**: black-box shift detection (BBSD, "Failing Loudly"): KS on the model's max-softmax
   probability and on its entropy.
 - **classes**: a chi-square test of the predicted-class histogram against the reference's (label

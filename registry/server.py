@@ -1,7 +1,7 @@
 """The embedded MLflow server: a subprocess on a SQLite backend with a local artifact store.
 
 Started with the webhook environment that MLflow 3 needs to deliver signed webhooks to loopback
-receivers (STACK_NOTES §4): a persistent Fernet key (without it, webhook secrets become unreadable
+receivers: a persistent Fernet key (without it, webhook secrets become unreadable
 after a restart), http allowed, private IPs allowed, and a short webhook-list cache.
 """
 

@@ -1,6 +1,6 @@
 """Per-step analysis: from what both models did in a window to a verdict with its statistics.
 
-Checks (DESIGN §5): error rate, p99 latency, top-1 agreement with the champion on paired requests
+Checks: error rate, p99 latency, top-1 agreement with the champion on paired requests
 (both models saw the same input), and the Kolmogorov–Smirnov distance between the two models'
 confidences on those pairs. No verdict from too few samples: a window below the minimum is
 ``inconclusive`` and says how many samples it had.

@@ -1,4 +1,4 @@
-"""Rollout policy settings (``LIFECYCLE_ROLLOUT_*``); defaults follow DESIGN §5."""
+"""Rollout policy settings (``LIFECYCLE_ROLLOUT_*``)."""
 
 from __future__ import annotations
 

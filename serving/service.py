@@ -102,7 +102,7 @@ class Classifier:
     def predict_array(self, x: Rows) -> Probabilities:
         """Adaptive batching: rows of concurrent requests run as one batch. In: ``{"x": [[...]]}``;
         out: class probabilities per row. ``max_latency_ms`` is far above the batch time on small
-        machines, so load does not make BentoML shed requests with 503 (STACK_NOTES §5)."""
+        machines, so load does not make BentoML shed requests with 503."""
         try:
             return self.runtime.predictor.predict_rows(x)
         except (ModelNotReadyError, LogOverloadedError) as exc:

@@ -49,7 +49,7 @@ def session_options(
     }[level]
     # Intra-op threads spin while a run lasts (no sleep and wake-up between its operators) and stop
     # the moment it returns (``force_spinning_stop``), so between requests they take no CPU from the
-    # HTTP stack (STACK_NOTES §11: spinning on between runs did). On the 2-core machine, digits-teacher
+    # HTTP stack (spinning on between runs did). On the 2-core machine, digits-teacher
     # with 2 ms idle between calls (a server at concurrency 1): p50 1.44 ms and 2.77 ms of CPU per call,
     # against 1.97 ms and 3.15 ms with spinning off, and 1.45 ms but 5.34 ms of CPU with ORT's default
     # (benchmarks/ort_threads.py). "off" and "always" are there to compare.

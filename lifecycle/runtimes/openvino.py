@@ -1,7 +1,6 @@
 """OpenVINO adapter (CPU plugin, LATENCY hint).
 
-The CPU plugin runs "f32" models in bf16 on CPUs with avx512_bf16 unless told otherwise
-(STACK_NOTES §3), so the inference precision hint is always explicit and read back.
+The CPU plugin runs "f32" models in bf16 on CPUs with avx512_bf16 unless told otherwise, so the inference precision hint is always explicit and read back.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """OpenVINO IR recipes. The inference precision hint is always explicit: the CPU plugin would run
-"f32" as bf16 on CPUs with avx512_bf16 (STACK_NOTES §3). The runner reports what executed."""
+"f32" as bf16 on CPUs with avx512_bf16. The runner reports what executed."""
 
 from __future__ import annotations
 

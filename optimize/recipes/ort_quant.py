@@ -1,6 +1,6 @@
 """ONNX Runtime INT8: static QDQ (calibrated) and dynamic quantization.
 
-Traps measured on this stack (STACK_NOTES §2): S8S8 is barely faster than FP32 on x86 — VNNI's
+Traps measured on this stack: S8S8 is barely faster than FP32 on x86 — VNNI's
 ``vpdpbusd`` multiplies u8 × s8, so activations are U8 and weights S8; dynamic quantization turns
 Conv into ConvInteger, 8–18× slower than FP32 (so the dynamic recipe skips convolutional graphs);
 the dynamo exporter writes stale ``value_info`` that breaks ``quantize_dynamic`` unless removed.
@@ -45,7 +45,7 @@ class _Reader:
 @contextmanager
 def _quiet_root_logger() -> Iterator[None]:
     """The quantizer logs "Please consider pre-processing" on the root logger at every call; pre-processing
-    is not needed for static QDQ (STACK_NOTES §2), so the advice is noise in our tables."""
+    is not needed for static QDQ, so the advice is noise in our tables."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
