@@ -49,7 +49,7 @@ test-gpu: install-models  ## on a machine with an NVIDIA GPU: TensorRT variants 
 docs: install  ## the reference pages from the code, then the site in build/site (offline)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,docs]"
 	$(BIN)/python docs/generate.py
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 unit: install
 	$(BIN)/python -m pytest tests/unit

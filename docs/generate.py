@@ -203,6 +203,66 @@ def metrics_page() -> str:
     )
 
 
+# -- REST APIs ----------------------------------------------------------------------------------
+def control_openapi() -> dict[str, Any]:
+    from typing import cast
+
+    from control.app import create_app
+    from control.plane import ControlPlane
+
+    return create_app(cast(ControlPlane, None)).openapi()  # the routes only, no plane needed
+
+
+def serving_openapi() -> dict[str, Any]:
+    from serving.service import Classifier
+
+    spec: dict[str, Any] = Classifier.openapi_spec.asdict()
+    return spec
+
+
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _endpoints(document: dict[str, Any]) -> list[str]:
+    rows = ["| method | path | what | answers |", "|---|---|---|---|"]
+    for path, methods in sorted(document.get("paths", {}).items()):
+        for method, operation in methods.items():
+            if method not in ("get", "post", "put", "delete", "patch"):
+                continue
+            what = (operation.get("description") or "").split("\n\n")[0] or operation.get("summary", "")
+            codes = ", ".join(sorted(str(c) for c in operation.get("responses", {})))
+            rows.append(f"| {method.upper()} | `{path}` | {_cell(' '.join(what.split()))} | {codes} |")
+    return rows
+
+
+def api_page() -> str:
+    return "\n".join(
+        [
+            "# REST APIs",
+            "",
+            GENERATED.strip(),
+            "",
+            "Both processes publish their OpenAPI document while they run (serving: `/docs.json`,",
+            "the control plane: `/openapi.json`, with interactive docs at `/docs`). The same documents,",
+            "generated from the code: [serving](openapi-serving.json), [control plane](openapi-control.json).",
+            'Errors are JSON with a 4xx status naming the problem (the control plane: `{"error": "..."}`).',
+            "",
+            "## Serving",
+            "",
+            *_endpoints(serving_openapi()),
+            "",
+            "## Control plane",
+            "",
+            "Admin calls (`POST /rollouts/...`, `POST /monitor/run-now`) need `Authorization: Bearer <token>`;",
+            "the token is `LIFECYCLE_CONTROL_ADMIN_TOKEN`, or generated once into `<state>/control-token`.",
+            "",
+            *_endpoints(control_openapi()),
+            "",
+        ]
+    )
+
+
 # -- benchmarks ----------------------------------------------------------------------------------
 def _flatten(figures: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(figures, dict):
@@ -256,6 +316,9 @@ PAGES: dict[str, Callable[[], str]] = {
     "reference/settings.md": settings_page,
     "reference/cli.md": cli_page,
     "reference/metrics.md": metrics_page,
+    "reference/api.md": api_page,
+    "reference/openapi-control.json": lambda: _json(control_openapi()),
+    "reference/openapi-serving.json": lambda: _json(serving_openapi()),
     "benchmarks.md": benchmarks_page,
 }
 

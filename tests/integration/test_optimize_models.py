@@ -12,8 +12,8 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import GradientBoostingRegressor
 
-from intake.register import package_sklearn
 from intake import pretrained
+from intake.register import package_sklearn
 from lifecycle.local_version import ModelPackage
 from optimize.run import OptimizeReport, optimize
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
 ]
 LEVEL = {package: level for level, packages in enumerate(LAYERS) for package in packages}
 ALLOWED_SIDEWAYS = {("retrain", "optimize")}
-ONLY_IN = {"mlflow": {"registry"}, "bentoml": {"serving"}, "fastapi": {"serving"}}
+ONLY_IN = {"mlflow": {"registry"}, "bentoml": {"serving"}, "fastapi": {"serving", "control"}}
 
 
 def _modules() -> dict[str, Path]:
