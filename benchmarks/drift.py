@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.datasets import load_digits
 
+from benchmarks.common import rounded, write_results
 from lifecycle.data import split
 from lifecycle.examples import get_example
 from monitoring.detectors import DriftConfig, Outputs, Subspace, detect
@@ -38,6 +40,13 @@ def _shifts() -> list[Shift]:
     for family in ("noise", "image"):
         shifts += [Shift(family, i, f) for i in INTENSITIES for f in FRACTIONS]
     return shifts + [Shift("knockout", "whole-class", f) for f in FRACTIONS]
+
+
+def _key(shift: Shift) -> str:
+    """``shift`` as a results key: ``noise_small_50pct``, ``knockout_100pct``."""
+    if shift.family == "knockout":
+        return f"knockout_{shift.fraction:.0%}".replace("%", "pct")
+    return f"{shift.family}_{shift.intensity}_{shift.fraction:.0%}".replace("%", "pct")
 
 
 def _evidently(reference: pd.DataFrame, current: pd.DataFrame) -> bool:
@@ -115,6 +124,11 @@ def main() -> None:
         console.print(f"{shift}: done ({time.perf_counter() - started:.0f} s)")
 
     columns = ["input", "confidence", "classes", "reconstruction", "combined", "evidently"]
+    figures: dict[str, Any] = {
+        "reference_accuracy": rounded(accuracy),
+        "windows_per_shift": args.reps,
+        "windows_unshifted": args.null_reps,
+    }
     for n in args.sizes:
         table = Table(
             title=f"detection rate at n = {n} ({args.reps} windows per shift; 'none' = false alarms over {args.null_reps})",
@@ -125,13 +139,18 @@ def main() -> None:
             table.add_column(c, justify="right")
         for shift in _shifts():
             row = [str(shift)]
+            rates: dict[str, float | None] = {}
             for c in columns:
                 values = hits.get((str(shift), n, c))
                 row.append("–" if not values else f"{np.mean(values):.0%}")
+                if values:
+                    rates[c] = rounded(float(np.mean(values)))
             table.add_row(*row)
+            key = f"false_alarm_rate_n{n}" if shift == NONE else f"detection_rate_n{n}_{_key(shift)}"
+            figures[key] = rates
         console.print(table)
 
-    _goals(hits, args.sizes)
+    figures |= _goals(hits, args.sizes)
     x = window(data.x_test, data.y_test, 10_000, NONE, rng)
     current = outputs(x)
     t = time.perf_counter()
@@ -144,9 +163,17 @@ def main() -> None:
         f"{'ok    ' if ours <= 2 else 'MISSED'} one check on a 10,000 × 64 window: ours {ours:.2f} s "
         f"(goal ≤ 2 s); Evidently's drift count alone {theirs:.2f} s"
     )
+    figures |= {
+        "check_10k_rows_s": rounded(ours, 3),
+        "evidently_10k_rows_s": rounded(theirs, 3),
+        "goal_met_check_time": ours <= 2,
+    }
+    console.print(f"wrote {write_results('drift', figures)}")
 
 
-def _goals(hits: dict[tuple[str, int, str], list[bool]], sizes: list[int]) -> None:
+def _goals(hits: dict[tuple[str, int, str], list[bool]], sizes: list[int]) -> dict[str, Any]:
+    """Print the goals checked on the combined verdict; return them as figures."""
+
     def rate(shift: str, n: int, c: str = "combined") -> float:
         return float(np.mean(hits[(shift, n, c)]))
 
@@ -154,21 +181,30 @@ def _goals(hits: dict[tuple[str, int, str], list[bool]], sizes: list[int]) -> No
     console.print(
         f"{'ok    ' if false_alarms <= 0.05 else 'MISSED'} worst false-alarm rate over n: {false_alarms:.0%} (goal ≤ 5 %)"
     )
+    figures: dict[str, Any] = {
+        "worst_false_alarm_rate": rounded(false_alarms),
+        "goal_met_false_alarm_rate": false_alarms <= 0.05,
+    }
     if 200 not in sizes:
-        return
+        return figures
     medium_large = [
         f"{f} {i} {fr:g}" for f in ("noise", "image") for i in ("medium", "large") for fr in (0.5, 1.0)
     ]
     small = [f"{f} small {fr:g}" for f in ("noise", "image") for fr in (0.5, 1.0)]
     checks = [
-        ("medium/large shifts, fraction ≥ 0.5, n = 200", min(rate(s, 200) for s in medium_large), 0.95),
-        ("small noise / image shifts, fraction ≥ 0.5, n = 200", min(rate(s, 200) for s in small), 0.90),
-        ("class knock-out of the whole window, n = 200", rate("knockout 1", 200), 0.80),
-    ]
-    for label, value, goal in checks:
+        ("medium/large shifts, fraction ≥ 0.5, n = 200", "medium_large_shifts_n200",
+         min(rate(s, 200) for s in medium_large), 0.95),
+        ("small noise / image shifts, fraction ≥ 0.5, n = 200", "small_shifts_n200",
+         min(rate(s, 200) for s in small), 0.90),
+        ("class knock-out of the whole window, n = 200", "knockout_n200", rate("knockout 1", 200), 0.80),
+    ]  # fmt: skip
+    for label, key, value, goal in checks:
         console.print(
             f"{'ok    ' if value >= goal else 'MISSED'} {label}: worst {value:.0%} (goal ≥ {goal:.0%})"
         )
+        figures[f"worst_detection_rate_{key}"] = rounded(value)
+        figures[f"goal_met_{key}"] = value >= goal
+    return figures
 
 
 if __name__ == "__main__":

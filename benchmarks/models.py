@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ import joblib
 import numpy as np
 from rich.console import Console
 
+from benchmarks.common import write_results
 from cli.optimize import table
 from intake.pretrained import PRETRAINED
 from intake.register import package_sklearn
@@ -54,7 +52,6 @@ from optimize.run import load_parent, optimize
 from optimize.variant import Parent
 from registry.memory import InMemoryModelRegistry, InMemoryRunTracker
 
-RESULTS = Path(__file__).parent / "results" / "models.json"
 RECIPES = ["ort-int8-static", "ort-int8-dynamic", "openvino-fp32", "openvino-int8"]
 TARGETS = {"efficientnet-lite0": 2.2, "yolov8n": 1.6, "minilm": 2.0}
 
@@ -278,16 +275,7 @@ def main() -> None:
         console.print(
             json.dumps({name: {k: v for k, v in figures[name].items() if k != "peers"}}, default=str)[:600]
         )
-    RESULTS.parent.mkdir(exist_ok=True)
-    previous = json.loads(RESULTS.read_text())["figures"] if RESULTS.exists() else {}
-    RESULTS.write_text(json.dumps({
-        "benchmark": "models",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()}: {cpu_summary()}",
-        "command": " ".join(["python -m benchmarks.models", *sys.argv[1:]]),
-        "figures": {**previous, **figures},
-    }, indent=2, default=float) + "\n")  # fmt: skip
-    console.print(f"wrote {RESULTS}")
+    console.print(f"wrote {write_results('models', figures, merge=True)}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -25,6 +26,7 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import rounded, write_results
 from lifecycle.examples import get_example
 from lifecycle.export import export_onnx
 from lifecycle.runtimes.onnxruntime import session_options
@@ -34,6 +36,12 @@ SETTINGS: dict[str, dict[str, str]] = {
     "spinning on (ORT default)": {"session.intra_op.allow_spinning": "1", "session.force_spinning_stop": "0"},
     "spinning during a run only (ours)": {},  # session_options() as the runners use it
 }
+KEYS = {
+    "spinning off": "spinning_off",
+    "spinning on (ORT default)": "spinning_on",
+    "spinning during a run only (ours)": "spinning_run_only",
+}
+"""The settings' keys in the results file."""
 
 
 def _session(model: bytes, entries: dict[str, str]) -> ort.InferenceSession:
@@ -83,13 +91,19 @@ def main() -> None:
     for column in ("intra-op threads", "p50 tight (ms)", "CPU/call tight (ms)",
                    f"p50, {args.gap_ms:g} ms gaps", f"CPU/call, {args.gap_ms:g} ms gaps"):  # fmt: skip
         table.add_column(column, justify="left" if column == "intra-op threads" else "right")
+    figures: dict[str, Any] = {"gap_ms": args.gap_ms, "calls_per_round": args.calls}
     for name in sessions:
         tight, gap = results[(name, "tight")], results[(name, "gap")]
-        table.add_row(
-            name,
-            *(f"{statistics.median(v[i] for v in runs):.3f}" for runs in (tight, gap) for i in (0, 1)),
-        )
-    Console(width=160).print(table)
+        medians = {
+            f"{what}_{mode}_ms": statistics.median(v[i] for v in runs)
+            for mode, runs in (("tight", tight), ("gap", gap))
+            for what, i in (("p50", 0), ("cpu_per_call", 1))
+        }
+        table.add_row(name, *(f"{v:.3f}" for v in medians.values()))
+        figures[KEYS[name]] = {k: rounded(v) for k, v in medians.items()}
+    console = Console(width=160)
+    console.print(table)
+    console.print(f"wrote {write_results('ort_threads', figures)}")
 
 
 if __name__ == "__main__":

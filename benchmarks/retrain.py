@@ -19,6 +19,7 @@ import argparse
 import time
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from rich.table import Table
 from sklearn.datasets import load_digits
 from sqlalchemy import insert
 
-from benchmarks.common import start_mlflow
+from benchmarks.common import rounded, start_mlflow, write_results
 from control.services import connect
 from lifecycle.alerts import Alerter
 from lifecycle.data import split
@@ -159,11 +160,11 @@ def main() -> None:
                 run_batched(runner, shifted_test), test_y
             )
 
-        rows_out = [
-            ("old champion (INT8 student)", champion),
-            ("teacher before refresh", "1"),
-            ("teacher after refresh", str(job.teacher_version)),
-            ("retrained champion (challenger)", str(job.challenger_version)),
+        rows_out = [  # label, figures key, version
+            ("old champion (INT8 student)", "old_champion", champion),
+            ("teacher before refresh", "teacher_before", "1"),
+            ("teacher after refresh", "teacher_after", str(job.teacher_version)),
+            ("retrained champion (challenger)", "challenger", str(job.challenger_version)),
         ]
         table = Table(
             title=f"accuracy, digits test split ({len(test_x)} rows), clean and with the shift ({SHIFT})"
@@ -171,29 +172,55 @@ def main() -> None:
         for column in ("model", "version", "clean", "shifted"):
             table.add_column(column, justify="left" if column == "model" else "right")
         results = {}
-        for label, version in rows_out:
+        for label, key, version in rows_out:
             clean, shifted = scores(version)
-            results[label] = (clean, shifted)
+            results[key] = (clean, shifted)
             table.add_row(label, version, f"{clean:.4f}", f"{shifted:.4f}")
         console.print(table)
-        old_clean, old_shifted = results["old champion (INT8 student)"]
-        new_clean, new_shifted = results["retrained champion (challenger)"]
+        old_clean, old_shifted = results["old_champion"]
+        new_clean, new_shifted = results["challenger"]
         lost = old_clean - old_shifted
         recovered = (new_shifted - old_shifted) / lost if lost > 0 else float("nan")
         clean_loss = old_clean - new_clean
         console.print(
             f"samples: {job.counts}; retrain metrics: { {k: round(v, 4) for k, v in job.metrics.items()} }"
         )
+        met = {
+            "recovered": recovered >= 0.5,
+            "clean_drop": clean_loss <= 0.01,
+            "retrain_time": seconds <= 300,
+        }
         checks = [
             (
                 f"recovered {recovered:.0%} of the {lost * 100:.1f} pt lost to the shift (goal ≥ 50 %)",
-                recovered >= 0.5,
+                met["recovered"],
             ),
-            (f"clean accuracy change {-clean_loss * 100:+.2f} pt (goal ≥ −1 pt)", clean_loss <= 0.01),
-            (f"retrain, data → registered challenger: {seconds:.0f} s (goal ≤ 300 s)", seconds <= 300),
+            (f"clean accuracy change {-clean_loss * 100:+.2f} pt (goal ≥ −1 pt)", met["clean_drop"]),
+            (f"retrain, data → registered challenger: {seconds:.0f} s (goal ≤ 300 s)", met["retrain_time"]),
         ]
         for label, ok in checks:
             console.print(f"{'ok    ' if ok else 'MISSED'} {label}")
+        figures: dict[str, Any] = {
+            "production_rows": len(production),
+            "labeled_rows": len(labeled),
+            "test_rows": len(test_x),
+            **{
+                key: {
+                    "version": version,
+                    "clean_accuracy": rounded(results[key][0]),
+                    "shifted_accuracy": rounded(results[key][1]),
+                }
+                for _, key, version in rows_out
+            },
+            "shift_loss_pt": rounded(lost * 100, 2),
+            "recovered_ratio": rounded(recovered),
+            "clean_drop_pt": rounded(clean_loss * 100, 2),
+            "retrain_s": rounded(seconds, 1),
+            **{f"goal_met_{k}": v for k, v in met.items()},
+            "samples": dict(job.counts),
+            "retrain_metrics": {k: rounded(v) for k, v in job.metrics.items()},
+        }
+        console.print(f"wrote {write_results('retrain', figures)}")
     finally:
         mlflow.stop()
 

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from typing import Any
 
 import aiohttp
 import httpx
@@ -25,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from benchmarks.common import start_mlflow
+from benchmarks.common import rounded, start_mlflow, write_results
 from cli.workflows import train_and_register
 from control.services import connect
 from lifecycle.db import create_db_engine, session_factory
@@ -155,21 +156,30 @@ def main() -> None:
         ):
             table.add_column(column, justify="right")
         worst = 0.0
+        per_concurrency: dict[str, dict[str, float | None]] = {}
         for c in args.concurrency:
-            off = results[("off", c)]
-            on = results[("on", c)]
-            p99_ratio = statistics.median(b[1] for b in on) / statistics.median(b[1] for b in off)
+            off, on = results[("off", c)], results[("on", c)]
+            medians = {
+                f"{p}_{mode}_ms": statistics.median(b[i] for b in runs)
+                for p, i in (("p50", 0), ("p99", 1))
+                for mode, runs in (("off", off), ("on", on))
+            }
+            p99_ratio = medians["p99_on_ms"] / medians["p99_off_ms"]
             worst = max(worst, p99_ratio)
             table.add_row(
-                str(c), f"{statistics.median(a[0] for a in off):.3f}", f"{statistics.median(a[0] for a in on):.3f}",
-                f"{statistics.median(a[1] for a in off):.3f}", f"{statistics.median(a[1] for a in on):.3f}", f"{p99_ratio:.3f}×",
-            )  # fmt: skip
+                str(c),
+                *(f"{medians[k]:.3f}" for k in ("p50_off_ms", "p50_on_ms", "p99_off_ms", "p99_on_ms")),
+                f"{p99_ratio:.3f}×",
+            )
+            per_concurrency[f"concurrency_{c}"] = {
+                **{k: rounded(v, 3) for k, v in medians.items()},
+                "p99_on_off_ratio": rounded(p99_ratio),
+            }
         console.print(table)
         mirrored = sum(s["mirrored"] for s in shadow_stats)
         dropped = sum(s["dropped"] for s in shadow_stats)
-        console.print(
-            f"shadow: {mirrored} mirrored, {dropped} dropped (queue full), {sum(s['failed'] for s in shadow_stats)} failed"
-        )
+        failed = sum(s["failed"] for s in shadow_stats)
+        console.print(f"shadow: {mirrored} mirrored, {dropped} dropped (queue full), {failed} failed")
         console.print(
             f"{'ok    ' if worst <= 1.10 else 'MISSED'} worst champion p99 on / off: {worst:.3f}× (goal ≤ 1.10×)"
         )
@@ -178,6 +188,17 @@ def main() -> None:
                 select(func.count()).where(PredictionRow.role == "shadow", PredictionRow.error.is_(None))
             )
         console.print(f"shadow rows in the prediction log: {logged} (mirrored and answered: {mirrored})")
+        figures: dict[str, Any] = {
+            "shadow_share": args.shadow_share,
+            **per_concurrency,
+            "worst_p99_on_off_ratio": rounded(worst),
+            "goal_met_p99_on_off_ratio": worst <= 1.10,
+            "shadow_mirrored": mirrored,
+            "shadow_dropped": dropped,
+            "shadow_failed": failed,
+            "shadow_rows_logged": int(logged or 0),
+        }
+        console.print(f"wrote {write_results('rollout', figures)}")
     finally:
         if serving is not None:
             serving.stop()

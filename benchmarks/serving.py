@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -36,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from benchmarks.common import start_mlflow
+from benchmarks.common import rounded, start_mlflow, write_results
 from cli.workflows import train_and_register
 from control.services import connect
 from lifecycle.child_process import ManagedProcess
@@ -53,6 +54,19 @@ OURS = "ours /v1/predict (adaptive batching)"
 UNBATCHED = "ours, batching off"
 BARE = "bare BentoML, same path and settings as ours"
 MLFLOW = "mlflow models serve"
+BENTOML_BATCHING = "ours /v1/predict_array (BentoML batching)"
+BARE_TUNED = "bare BentoML, async @bentoml.api, tuned"
+BARE_DEFAULTS = "bare BentoML, defaults (sync API)"
+KEYS = {
+    OURS: "ours",
+    UNBATCHED: "ours_unbatched",
+    BENTOML_BATCHING: "ours_bentoml_batching",
+    BARE: "bare_route",
+    BARE_TUNED: "bare_api_tuned",
+    BARE_DEFAULTS: "bare_api_defaults",
+    MLFLOW: "mlflow_serve",
+}
+"""The systems' keys in the results file."""
 
 
 async def _post_ms(http: aiohttp.ClientSession, url: str, body: dict[str, object]) -> float:
@@ -193,10 +207,10 @@ def main() -> None:
         urls = {
             OURS: (f"{ours.url}/v1/predict", row),
             UNBATCHED: (f"{unbatched.url}/v1/predict", row),
-            "ours /v1/predict_array (BentoML batching)": (f"{ours.url}/v1/predict_array", {"x": x.tolist()}),
+            BENTOML_BATCHING: (f"{ours.url}/v1/predict_array", {"x": x.tolist()}),
             BARE: (f"http://127.0.0.1:{route_port}/v1/predict", row),
-            "bare BentoML, async @bentoml.api, tuned": (f"http://127.0.0.1:{tuned_port}/v1/predict", row),
-            "bare BentoML, defaults (sync API)": (f"http://127.0.0.1:{bare_port}/v1/predict", row),
+            BARE_TUNED: (f"http://127.0.0.1:{tuned_port}/v1/predict", row),
+            BARE_DEFAULTS: (f"http://127.0.0.1:{bare_port}/v1/predict", row),
             MLFLOW: (f"http://127.0.0.1:{mlflow_port}/invocations", {"inputs": x.tolist()}),
         }
         c1: dict[str, list[float]] = {k: [] for k in urls}
@@ -241,14 +255,19 @@ def main() -> None:
         over_bare_rounds = statistics.median(a - b for a, b in zip(c1[OURS], c1[BARE], strict=True))
         over_bare = statistics.median(over_bare_blocks)
         blocks = " / ".join(f"{d:+.2f}" for d in over_bare_blocks)
+        met = {
+            "over_raw": over[OURS] <= 1.5,
+            "over_bare": over_bare <= 0.3,
+            "over_mlflow": rps[OURS] >= rps[MLFLOW],
+            "batching_on_off": rps[OURS] >= 1.5 * rps[UNBATCHED],
+        }
         checks = [
-            (f"ours c1 over raw: {over[OURS]:+.2f} ms (goal ≤ +1.5)", over[OURS] <= 1.5),
+            (f"ours c1 over raw: {over[OURS]:+.2f} ms (goal ≤ +1.5)", met["over_raw"]),
             (f"ours over bare BentoML (same path and settings) c1: {over_bare:+.2f} ms (goal ≤ +0.3; "
              f"3 × {args.paired} requests each, shuffled one by one: {blocks}; "
-             f"from the round medians: {over_bare_rounds:+.2f})", over_bare <= 0.3),
-            (f"ours / mlflow models serve c32: {rps[OURS] / rps[MLFLOW]:.2f}× (goal ≥ 1.0)", rps[OURS] >= rps[MLFLOW]),
-            (f"adaptive batching on / off c32: {rps[OURS] / rps[UNBATCHED]:.2f}× (goal ≥ 1.5)",
-             rps[OURS] >= 1.5 * rps[UNBATCHED]),
+             f"from the round medians: {over_bare_rounds:+.2f})", met["over_bare"]),
+            (f"ours / mlflow models serve c32: {rps[OURS] / rps[MLFLOW]:.2f}× (goal ≥ 1.0)", met["over_mlflow"]),
+            (f"adaptive batching on / off c32: {rps[OURS] / rps[UNBATCHED]:.2f}× (goal ≥ 1.5)", met["batching_on_off"]),
         ]  # fmt: skip
         for label, ok in checks:
             console.print(f"{'ok    ' if ok else 'MISSED'} {label}")
@@ -280,6 +299,46 @@ def main() -> None:
             f"during the soak; {accepted} records accepted and {after} rows in the database over the whole run — "
             + ("ok: answered == logged" if lossless else "MISSED: answered != logged")
         )
+        figures: dict[str, Any] = {
+            "raw_p50_c1_ms": rounded(raw_p50, 3),
+            "raw_gaps_p50_c1_ms": rounded(statistics.median(raw_gaps), 3),
+            "raw_gaps_over_raw_ms": rounded(gaps, 3),
+            "ours_p50_c1_ms": rounded(med[OURS], 3),
+            "bare_p50_c1_ms": rounded(med[BARE], 3),
+            "ours_over_raw_c1_ms": rounded(over[OURS], 3),
+            "ours_over_bare_c1_ms": rounded(over_bare, 3),
+            "ours_over_bare_c1_blocks_ms": [rounded(d, 3) for d in over_bare_blocks],
+            "ours_over_bare_c1_rounds_ms": rounded(over_bare_rounds, 3),
+            "ours_rps_c32": rounded(rps[OURS], 1),
+            "mlflow_serve_rps_c32": rounded(rps[MLFLOW], 1),
+            "ours_over_mlflow_c32_ratio": rounded(rps[OURS] / rps[MLFLOW]),
+            "batching_on_off_c32_ratio": rounded(rps[OURS] / rps[UNBATCHED]),
+            **{f"goal_met_{k}": v for k, v in met.items()},
+            **{
+                KEYS[name]: {
+                    "p50_c1_ms": rounded(med[name], 3),
+                    "over_raw_c1_ms": rounded(over[name], 3),
+                    "rps_c32": rounded(rps[name], 1),
+                    "errors_c32": errors[name],
+                }
+                for name in urls
+            },
+            "model_b1_ms_per_row": rounded(one),
+            "model_b32_ms_per_row": rounded(many),
+            "model_batching_ratio": rounded(one / many),
+            "ours_batching": ours_status["batching"],
+            "ours_gc": ours_status["gc"],
+            "soak_s": args.soak,
+            "soak_answered": answered,
+            "soak_errors": soak_errors,
+            "soak_rps": rounded(rate, 1),
+            "soak_rows_logged": after - before,
+            "soak_lost_records": answered - (after - before),
+            "log_records_accepted": accepted,
+            "log_rows_total": after,
+            "goal_met_soak_lossless": lossless,
+        }
+        console.print(f"wrote {write_results('serving', figures)}")
     finally:
         for p in processes:
             p.stop()
