@@ -17,7 +17,9 @@ import typer
 from cli.common import actor, connected, console, fail
 from cli.monitor import alerts_command, drift_app, monitor_app
 from cli.optimize import optimize_command, register_command
+from cli.optimize import table as optimize_table
 from cli.predict import predict_command
+from cli.render import history_table, versions_table
 from cli.retrain import retrain_app
 from cli.rollout import rollout_app
 from cli.workflows import SEED_RECIPES, seed_registry, seed_variants, train_and_register
@@ -56,8 +58,6 @@ def up(
     ] = ",".join(SEED_RECIPES),
 ) -> None:
     """Start the stack (MLflow server and UI, control plane, serving) and keep it running until Ctrl-C."""
-    from cli.optimize import table as optimize_table
-
     settings = Settings()
     stack = Stack(settings)
     stopping = threading.Event()
@@ -156,8 +156,6 @@ def models(
     name: Annotated[str | None, typer.Argument(help="Only this registered model.")] = None,
 ) -> None:
     """Registered models with versions, aliases, lineage and key metrics."""
-    from cli.render import versions_table
-
     try:
         with connected() as services:
             names = [name] if name else services.registry.list_models()
@@ -196,8 +194,6 @@ def history(
     alias: Annotated[str | None, typer.Option(help="Only this alias.")] = None,
 ) -> None:
     """Which version held which alias, when, and who set it."""
-    from cli.render import history_table
-
     try:
         with connected() as services:
             services.registry.reconcile_history(name)

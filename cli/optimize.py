@@ -68,7 +68,7 @@ def optimize_command(
     rounds: Annotated[int, typer.Option(help="Timing rounds at batch 1.")] = 200,
 ) -> None:
     """Make tracked, measured, gated compressed variants of a registered version."""
-    from optimize.run import optimize
+    from optimize.run import optimize  # the recipes' libraries load for this command only
 
     gates = GateConfig(
         max_accuracy_drop=max_accuracy_drop / 100,
@@ -168,6 +168,7 @@ def register_command(
 ) -> None:
     """Register your own model (ONNX, PyTorch, scikit-learn, or a version your code logged to MLflow)
     with arrays to calibrate and evaluate it."""
+    # the converters (torch's exporter, skl2onnx, ONNX Runtime) load for this command only
     from intake.graph_contract import ContractOptions, parse_pad, parse_shape
     from intake.register import (
         package_logged,

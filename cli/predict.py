@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from control.services import connect
 from lifecycle.errors import LifecycleError
+from lifecycle.settings import Settings
 from serving.settings import ServingSettings
 
 console = Console()
@@ -60,9 +62,6 @@ def predict_command(
 
 
 def _sample(serving: ServingSettings, n: int) -> tuple[list[list[float]], list[int]]:
-    from control.services import connect
-    from lifecycle.settings import Settings
-
     services = connect(Settings())
     try:
         version = services.registry.get_by_alias(serving.model, serving.alias)

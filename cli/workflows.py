@@ -104,6 +104,7 @@ def seed_variants(
     """Optimize the seeded teacher: one tracked optimize run, its passing variants registered. The
     accuracy gate is ``SEED_MAX_ACCURACY_DROP``: a student 20× smaller than its teacher is worth a
     point or two."""
+    # the recipes' libraries (torch, OpenVINO, NNCF) load only when variants are made
     from optimize.gates import GateConfig
     from optimize.run import optimize
 

@@ -23,7 +23,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.workflows import SEED_EXAMPLE, SEED_MODEL, train_and_register
+from cli.optimize import table as optimize_table
+from cli.render import versions_table
+from cli.workflows import SEED_EXAMPLE, SEED_MODEL, seed_variants, train_and_register
+from control.compose import local_retrainer
 from control.services import Services
 from demo.summary import SHIFT, Summary, verdict_line
 from demo.traffic import Traffic
@@ -171,10 +174,6 @@ class Tour:
     def _student(self, teacher: str) -> str:
         """The newest distilled INT8 student newer than the champion (seeded by ``make run``), or a
         new optimize run that makes one."""
-        from cli.optimize import table as optimize_table
-        from cli.render import versions_table
-        from cli.workflows import seed_variants
-
         champion = int(self.registry.aliases(self.model)[CHAMPION])
         versions = self.registry.list_versions(self.model)
         fresh = [
@@ -315,8 +314,6 @@ class Tour:
         """Wait for the retrain job the drift alert started (any job not in ``known``). When none starts
         within 30 s (the automatic trigger is cooling down after an earlier retrain, or the drift was
         below ``LIFECYCLE_RETRAIN_ON_DRIFT``), retrain here, as ``lifecycle retrain now`` would."""
-        from control.compose import local_retrainer
-
         jobs = RetrainJobs(self.sessions)
         started = time.monotonic()
         with self.console.status("waiting for the retrain the drift alert triggers…") as status:

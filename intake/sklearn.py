@@ -41,9 +41,10 @@ def load_estimator(path: str | Path) -> Any:
 
 def convert(estimator: Any, x: NDArray[Any], *, opset: int = 17) -> Converted:
     """:raises ExportError: naming the estimator skl2onnx cannot convert."""
+    # skl2onnx and ONNX Runtime load only when an estimator is converted
     from skl2onnx import to_onnx
 
-    from lifecycle.runtimes.onnxruntime import OrtRunner
+    from lifecycle.runtimes.onnxruntime import OrtRunner  # ONNX Runtime loads to check the conversion
 
     x = np.asarray(x, dtype=np.float32)
     is_classifier = hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")

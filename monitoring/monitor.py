@@ -178,7 +178,7 @@ class Monitor:
                 self.settings.report == "on_drift" and verdict.drift
             )
             if wanted and verdict.detectors:
-                from monitoring.evidently_report import render_report
+                from monitoring.evidently_report import render_report  # Evidently loads only to render
 
                 with tempfile.TemporaryDirectory() as tmp:
                     path = render_report(

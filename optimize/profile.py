@@ -27,7 +27,7 @@ def tool_versions() -> dict[str, str]:
 def operator_profile(variant: Variant, feeds: Mapping[str, NDArray[Any]], runs: int = 20) -> dict[str, float]:
     """Microseconds per operator type over ``runs`` batch-1 inferences (ORT and OpenVINO)."""
     if variant.runtime == "onnxruntime":
-        from lifecycle.runtimes.onnxruntime import OrtRunner
+        from lifecycle.runtimes.onnxruntime import OrtRunner  # a runtime loads when profiled
 
         with tempfile.TemporaryDirectory() as tmp:
             runner = OrtRunner(variant.files["model.onnx"], profile_prefix=f"{tmp}/p")
@@ -35,7 +35,7 @@ def operator_profile(variant: Variant, feeds: Mapping[str, NDArray[Any]], runs: 
                 runner.run_named(feeds)
             return runner.end_profiling()
     if variant.runtime == "openvino":
-        from lifecycle.runtimes.openvino import OvRunner
+        from lifecycle.runtimes.openvino import OvRunner  # OpenVINO loads when profiled
 
         ov_runner = OvRunner(
             variant.files["model.xml"], inference_precision=variant.inference_precision or "f32", profile=True

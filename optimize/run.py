@@ -260,6 +260,7 @@ def _run(
 
 def _baselines(parent: Parent, workdir: Path) -> dict[str, Callable[[], Runner]]:
     """FP32 references timed in the same run: torch eager, ORT fully optimized, OpenVINO f32."""
+    # OpenVINO loads only when a run times its baselines
     from lifecycle.runtimes.openvino import OvRunner
     from lifecycle.runtimes.torch_eager import TorchRunner
 

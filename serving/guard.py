@@ -10,6 +10,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from serving.settings import ServingSettings
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -22,8 +24,6 @@ class RequestGuard:
         self, app: ASGIApp, *, max_body_bytes: int | None = None, json_routes: tuple[str, ...] = ("/v1/",)
     ) -> None:
         if max_body_bytes is None:  # built in the worker, so the environment is read there, not at import
-            from serving.settings import ServingSettings
-
             max_body_bytes = ServingSettings().max_body_bytes
         self.app = app
         self.max_body_bytes = max_body_bytes

@@ -21,15 +21,15 @@ def load_runner(
     ``item_shapes``: one item's shape per input, for engines built ahead of time (TensorRT) of
     inputs whose non-batch sizes are dynamic."""
     if runtime == "onnxruntime":
-        from lifecycle.runtimes.onnxruntime import OrtRunner
+        from lifecycle.runtimes.onnxruntime import OrtRunner  # each runtime's library loads on use
 
         return OrtRunner(files["model.onnx"], threads=threads)
     if runtime == "openvino":
-        from lifecycle.runtimes.openvino import OvRunner
+        from lifecycle.runtimes.openvino import OvRunner  # OpenVINO loads on use
 
         return OvRunner(files["model.xml"], inference_precision=inference_precision or "f32", threads=threads)
     if runtime == "tensorrt":
-        from lifecycle.runtimes.tensorrt import TrtRunner
+        from lifecycle.runtimes.tensorrt import TrtRunner  # TensorRT and CUDA load on use
 
         return TrtRunner(files["model.onnx"], item_shapes=item_shapes)
     raise RuntimeUnavailableError(f"no runtime adapter for {runtime!r}")

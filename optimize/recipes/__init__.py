@@ -12,6 +12,7 @@ Recipe = Callable[[Parent, RecipeOptions, Path], Variant]
 
 
 def _registry() -> dict[str, Recipe]:
+    # the recipes import torch, NNCF, OpenVINO and ONNX Runtime's quantizer: loaded on first use
     from optimize.recipes import distill, onnx, openvino, ort_quant, prune, tensorrt
 
     return {

@@ -225,6 +225,7 @@ def _qat_attempt(
     if parent.module is None:
         attempts.append({"step": "quantization-aware training", "result": "skipped: no torch weights"})
         return best
+    # torch's fake-quantization training loads only when escalation reaches it
     from lifecycle.export import export_onnx
     from optimize.recipes.qat import qat_fine_tune
 

@@ -13,6 +13,7 @@ from optimize.variant import Parent, RecipeOptions, RecipeSkippedError, Variant
 
 
 def _require_tensorrt() -> None:
+    # TensorRT and CUDA load only where a TensorRT recipe is asked for
     from lifecycle.runtimes import tensorrt
 
     try:

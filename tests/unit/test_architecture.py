@@ -142,3 +142,41 @@ def test_nothing_imports_the_demo() -> None:
         if not m.startswith("demo") and any(t.startswith("demo") for t in targets)
     )
     assert not importers, importers
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def test_function_local_imports_say_why() -> None:
+    """An import inside a function keeps a heavy library out of start-up, and says so in a comment
+    (on its line, or above its block of imports); it never hides a cycle (the test above)."""
+    silent = []
+    for name, path in MODULES.items():
+        source = path.read_text().splitlines()
+        tree = ast.parse("\n".join(source))
+        top = {id(node) for node in tree.body}
+        typing_only = _type_checking_lines(tree)
+        imports = [
+            n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) and id(n) not in top
+        ]
+        covered = {line for n in imports for line in range(n.lineno, (n.end_lineno or n.lineno) + 1)}
+        for node in imports:
+            target = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+            if not target or target.split(".")[0] not in LEVEL or node.lineno in typing_only:
+                continue
+            first = node.lineno
+            while first - 1 in covered:
+                first -= 1
+            last = node.lineno
+            while last + 1 in covered:
+                last += 1
+            block = source[first - 1 : last]
+            if not any("#" in text for text in block) and not source[first - 2].strip().startswith("#"):
+                silent.append(f"{name}:{node.lineno}: {source[node.lineno - 1].strip()}")
+    assert not silent, "function-local imports without a reason:\n" + "\n".join(silent)

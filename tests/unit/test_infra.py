@@ -247,14 +247,3 @@ def test_kubernetes_objects_are_consistent(monkeypatch: pytest.MonkeyPatch) -> N
         command = container["command"]
         if command[0] == "python":
             _command_target(command)
-
-
-def test_the_readme_documents_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text()
-    missing = [
-        f"{prefix}{name.upper()}"
-        for prefix, cls in SETTINGS.items()
-        for name in cls.model_fields
-        if f"`{prefix}{name.upper()}`" not in readme
-    ]
-    assert missing == [], f"settings missing from the README's tables: {missing}"
