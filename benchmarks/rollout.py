@@ -39,7 +39,7 @@ from optimize.variant import Parent, RecipeOptions
 from rollout import machine
 from rollout.policy import RolloutPolicy
 from rollout.store import RolloutStore
-from serving.launcher import ServingProcess
+from serving.bentoml_process import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port
 

@@ -45,7 +45,7 @@ from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.schema import PredictionRow
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.settings import RegistrySettings, Settings
-from serving.launcher import ServingProcess
+from serving.bentoml_process import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port
 

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from control.launcher import ControlPlaneProcess
+from control.plane_process import ControlPlaneProcess
 from control.services import Services, connect
 from control.settings import ControlSettings
 from lifecycle.alert_channels import AlertSettings, channels_from_settings
@@ -24,7 +24,7 @@ from lifecycle.settings import Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
 from rollout.policy import RolloutPolicy
-from serving.launcher import ServingProcess
+from serving.bentoml_process import ServingProcess
 from serving.settings import ServingSettings
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from control.launcher import ControlPlaneProcess
+from control.plane_process import ControlPlaneProcess
 from control.settings import ControlSettings
 from lifecycle.local_version import ModelPackage
 from lifecycle.settings import DatabaseSettings, RegistrySettings, Settings

@@ -24,8 +24,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from control.launcher import ControlPlaneProcess
 from control.plane import WEBHOOK_NAME
+from control.plane_process import ControlPlaneProcess
 from control.settings import ControlSettings
 from lifecycle.alerts import Alerter
 from lifecycle.data import DataSplits
@@ -40,7 +40,7 @@ from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
 from registry.webhooks import sign
 from rollout.policy import RolloutPolicy
-from serving.launcher import ServingProcess
+from serving.bentoml_process import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from control.launcher import ControlPlaneProcess
+from control.plane_process import ControlPlaneProcess
 from control.settings import ControlSettings
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine
@@ -26,7 +26,7 @@ from lifecycle.settings import DatabaseSettings, RegistrySettings, Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
 from rollout.policy import RolloutPolicy
-from serving.launcher import ServingProcess
+from serving.bentoml_process import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port, fresh_postgres_database
 from tests.integration.test_rollout import _int8

@@ -20,7 +20,7 @@ from lifecycle.local_version import ModelPackage
 from lifecycle.settings import RegistrySettings, Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
-from serving.launcher import ServingProcess
+from serving.bentoml_process import ServingProcess
 from serving.settings import ServingSettings
 from tests.conftest import free_port
 
