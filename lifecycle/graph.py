@@ -138,3 +138,46 @@ def ml_operators(model: onnx.ModelProto) -> list[str]:
     """The ONNX-ML operators of a graph (tree ensembles, scalers, … from skl2onnx): ONNX Runtime runs
     them; OpenVINO, the float16 converter and the quantizers do not take them."""
     return sorted({n.op_type for n in model.graph.node if n.domain == "ai.onnx.ml"})
+
+
+def with_classifier_interface(student: bytes, contract: ModelContract, *, logits: str = "logits") -> bytes:
+    """A student classifier's graph (one input, one ``logits`` output) answering with its parent's
+    interface: the parent's input name, and each of the parent's outputs — the class scores (the
+    primary output: softmax of the logits where the parent answers probabilities) and a class-index
+    label (``int64 (batch,)``, the argmax) — so that the student is a drop-in replacement.
+
+    :raises ContractViolationError: naming a parent output a student cannot answer.
+    """
+    model = onnx.load_from_string(student)
+    graph = model.graph
+    (source,) = [i for i in graph.input if i.name not in {t.name for t in graph.initializer}]
+    target = contract.inputs[0].name
+    if source.name != target:
+        for node in graph.node:
+            node.input[:] = [target if name == source.name else name for name in node.input]
+        source.name = target
+    (produced,) = [o for o in graph.output if o.name == logits]
+    outputs = []
+    for spec in contract.outputs:
+        if spec.name == contract.primary_output:
+            answer = [f"{spec.name}__answer"]
+            if contract.scores == "probabilities":
+                graph.node.append(onnx.helper.make_node("Softmax", [produced.name], answer, axis=1))
+            else:
+                graph.node.append(onnx.helper.make_node("Identity", [produced.name], answer))
+        elif spec.dtype == "int64" and len(spec.shape) == 1:
+            graph.node.append(
+                onnx.helper.make_node("ArgMax", [produced.name], [f"{spec.name}__answer"], axis=1, keepdims=0)
+            )
+        else:
+            raise ContractViolationError(
+                f"output {spec.name!r} ({spec.dtype} {spec.shape}) has no counterpart in a student classifier"
+            )
+        graph.node.append(onnx.helper.make_node("Identity", [f"{spec.name}__answer"], [spec.name]))
+        elem = next(k for k, v in ONNX_DTYPES.items() if v == spec.dtype)
+        dims = [d if isinstance(d, int) else str(d) for d in spec.shape]
+        outputs.append(onnx.helper.make_tensor_value_info(spec.name, elem, dims))
+    del graph.output[:]
+    graph.output.extend(outputs)
+    onnx.checker.check_model(model)
+    return bytes(model.SerializeToString())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 
+from lifecycle.graph import load_onnx, ml_operators
 from lifecycle.local_version import ARCHITECTURE_FILE
 from lifecycle.nets import Architecture
 from lifecycle.runtimes.base import Runner, run_named_batched
@@ -272,7 +273,8 @@ def _baselines(parent: Parent, workdir: Path) -> dict[str, Callable[[], Runner]]
         out["torch-fp32"] = lambda: TorchRunner(
             module, input_names=contract.input_names, output_names=contract.output_names
         )
-    out["openvino-fp32-baseline"] = lambda: OvRunner(source, inference_precision="f32")
+    if not ml_operators(load_onnx(parent.onnx_model)):  # OpenVINO does not read ONNX-ML operators
+        out["openvino-fp32-baseline"] = lambda: OvRunner(source, inference_precision="f32")
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from lifecycle.contract import ModelContract
 from lifecycle.errors import LifecycleError
 from lifecycle.tensors import batch_size as batch_size_of
 from lifecycle.tensors import concat, take
@@ -64,3 +65,47 @@ def run_named_batched(
 
 def run_batched(runner: Runner, x: NDArray[np.float32], batch_size: int = 256) -> NDArray[np.float32]:
     return np.concatenate([runner.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+class ClassLogits:
+    """A classifier's runner whose ``run`` answers the contract's class scores as logits: its
+    primary output (a scikit-learn graph answers ``label`` first, ``probabilities`` second), and
+    log-probabilities where the graph ends in a softmax (``softmax(log p) = p``), so that every
+    consumer of ``run`` — serving, the drift monitor, distillation — reads one kind of score."""
+
+    def __init__(self, runner: Runner, input_name: str, output_name: str, *, probabilities: bool) -> None:
+        self.inner = runner
+        self.input_name = input_name
+        self.output_name = output_name
+        self.probabilities = probabilities
+
+    @property
+    def runtime(self) -> str:
+        return self.inner.runtime
+
+    @property
+    def precision(self) -> str:
+        return self.inner.precision
+
+    def run(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        scores = np.asarray(self.inner.run_named({self.input_name: x})[self.output_name], dtype=np.float32)
+        return np.log(np.clip(scores, 1e-12, None)) if self.probabilities else scores
+
+    def run_named(self, feeds: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        return self.inner.run_named(feeds)
+
+
+def class_logits(runner: Runner, contract: ModelContract) -> Runner:
+    """``runner`` whose ``run`` answers class logits (see :class:`ClassLogits`); the runner itself
+    where its first output already is the logits (the serving path pays nothing)."""
+    if contract.task != "classification" or len(contract.inputs) != 1:
+        return runner
+    first = contract.outputs[0].name
+    if contract.primary_output == first and contract.scores == "logits":
+        return runner
+    return ClassLogits(
+        runner,
+        contract.inputs[0].name,
+        contract.primary_output,
+        probabilities=contract.scores == "probabilities",
+    )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lifecycle.local_version import LocalVersion
-from lifecycle.runtimes.base import Runner, RuntimeUnavailableError
+from lifecycle.runtimes.base import Runner, RuntimeUnavailableError, class_logits
 
 
 def load_runner(
@@ -42,6 +42,8 @@ def runtime_of(local: LocalVersion, tags: dict[str, str]) -> tuple[str, str | No
 
 
 def load_version(local: LocalVersion, tags: dict[str, str], *, threads: int = 0) -> Runner:
-    """Load a downloaded (and verified) registered version with the runtime its tags name."""
+    """Load a downloaded (and verified) registered version with the runtime its tags name; a
+    classifier's ``run`` answers its class logits (:func:`lifecycle.runtimes.base.class_logits`)."""
     runtime, precision = runtime_of(local, tags)
-    return load_runner(local.model_paths, runtime, inference_precision=precision, threads=threads)
+    runner = load_runner(local.model_paths, runtime, inference_precision=precision, threads=threads)
+    return class_logits(runner, local.contract)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from lifecycle.distillation import DistillConfig
 from lifecycle.distillation import distill as run_distillation
-from lifecycle.export import export_onnx, verify_export
+from lifecycle.export import export_onnx, forward_input_name, verify_export
+from lifecycle.graph import with_classifier_interface
 from lifecycle.nets import Architecture, TabularMLP, parameter_count
-from lifecycle.runtimes.base import run_batched
+from lifecycle.runtimes.base import Runner, class_logits, run_batched
 from lifecycle.runtimes.onnxruntime import OrtRunner
+from lifecycle.tensors import ContractViolationError
 from optimize.variant import Parent, RecipeOptions, RecipeSkippedError, Variant
 
 
@@ -37,7 +40,7 @@ def distill(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
     student = architecture.build()
     if isinstance(student, TabularMLP):
         student.fit_normalizer(torch.from_numpy(data.x_train))
-    teacher = OrtRunner(parent.onnx_model)
+    teacher = class_logits(OrtRunner(parent.onnx_model), parent.contract)
     config = DistillConfig(
         temperature=options.distill_temperature, alpha=options.distill_alpha,
         epochs=options.distill_epochs, seed=options.seed,
@@ -53,6 +56,14 @@ def distill(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
     )
     model = export_onnx(student, data.x_val[:2])
     verify_export(student, model, data.x_val[:7])
+    contract = parent.contract
+    drop_in = contract.input_names == (forward_input_name(student),) and contract.output_names == ("logits",)
+    if not drop_in:  # a user's teacher (scikit-learn, ONNX): the student answers with its interface
+        _check_labels_are_class_indices(parent, teacher)
+        try:
+            model = with_classifier_interface(model, contract)
+        except ContractViolationError as exc:
+            raise RecipeSkippedError(str(exc)) from exc
     path = workdir / "model.onnx"
     path.write_bytes(model)
     return Variant(
@@ -63,8 +74,26 @@ def distill(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
             "epochs_run": str(result.epochs_run), "teacher": f"{parent.name} v{parent.version}",
             "train_seconds": f"{result.seconds:.1f}",
         },
-        module=student, architecture=architecture,
+        # a student rewired to its teacher's interface has no torch twin for later steps (QAT, pruning)
+        module=student if drop_in else None, architecture=architecture if drop_in else None,
     )  # fmt: skip
+
+
+def _check_labels_are_class_indices(parent: Parent, teacher: Runner) -> None:
+    """A student answers a label output as the argmax class index; skip when the teacher's labels
+    are other values (e.g. scikit-learn class labels 3, 5, 7)."""
+    contract = parent.contract
+    labels = [o.name for o in contract.outputs if o.name != contract.primary_output]
+    if not labels:
+        return
+    x = parent.splits.x_val
+    answers = teacher.run_named({contract.inputs[0].name: x})
+    expected = np.argmax(answers[contract.primary_output], axis=1)
+    for name in labels:
+        if not np.array_equal(np.asarray(answers[name]).reshape(-1), expected):
+            raise RecipeSkippedError(
+                f"the teacher's output {name!r} is not the class index of its scores; a student cannot answer it"
+            )
 
 
 __all__ = ["distill", "student_architecture"]

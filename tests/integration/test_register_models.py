@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 
 from intake.zoo import natural_images, ppocr_cls_path, word_crops, yolov8n_path
 from lifecycle.contract import ModelContract
+from lifecycle.runtimes.load import load_version
+from lifecycle.runtimes.onnxruntime import OrtRunner
 from registry.mlflow import MlflowModelRegistry
 from tests.integration.conftest import run_cli
 
@@ -124,6 +126,23 @@ def test_scikit_learn_classifier_and_regressor(
     assert version.metrics["export_max_abs_diff"] < 1e-4
     contract = stored_contract(name)
     assert contract.primary_output == "probabilities" and contract.output_names == ("label", "probabilities")
+
+    # a student distilled from it answers with its interface, and every runner reads class logits
+    code, out = _invoke(
+        "optimize", name, "-v", "1", "--recipes", "distill", "--max-accuracy-drop", "50", "--rounds", "20"
+    )
+    assert (
+        code == 0 and "1 variants registered" in out and "│ distill │ onnxruntime │ fp32 │ registered" in out
+    ), out
+    student = MlflowModelRegistry(env).download(name, "2", tmp_path / "student")
+    answers = OrtRunner(student.onnx_path.read_bytes()).run_named({"X": x[:50].astype(np.float32)})
+    assert set(answers) == {"label", "probabilities"}
+    assert np.array_equal(answers["label"], answers["probabilities"].argmax(axis=1))
+    teacher = MlflowModelRegistry(env).download(name, "1", tmp_path / "teacher")
+    logits = load_version(teacher, {}).run(x[:50].astype(np.float32))
+    probabilities = clf.predict_proba(x[:50])
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert np.allclose(softmax, probabilities, atol=1e-4)
 
     xd, yd = load_diabetes(return_X_y=True)
     reg = GradientBoostingRegressor(n_estimators=40, random_state=0).fit(xd[:300], yd[:300])
