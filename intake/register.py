@@ -122,8 +122,14 @@ def _package_estimator(
     if y is not None:
         arrays["y"] = sk.class_index(y, converted.classes) if converted.classes else y.astype("float32")
     content = NpzContent(content.path, arrays, content.names)
+    if user.class_names and len(user.class_names) != len(converted.classes):
+        raise ContractViolationError(
+            f"--classes names {len(user.class_names)} classes; the estimator has {len(converted.classes)}: "
+            f"{', '.join(str(c) for c in converted.classes)}"
+        )
     merged = replace(
         converted.options,
+        class_names=user.class_names or converted.options.class_names,
         feature_names=user.feature_names or content.names.get("feature_names", ()),
         target_names=user.target_names or content.names.get("target_names", ()),
     )

@@ -117,8 +117,14 @@ def test_scikit_learn_classifier_and_regressor(
     np.savez(tmp_path / "bc.npz", X=x, y=y)
     name = f"bc-{uuid.uuid4().hex[:6]}"
     code, out = _invoke(
-        "register", name, "--sklearn", str(tmp_path / "clf.joblib"), "--data", str(tmp_path / "bc.npz")
-    )
+        "register", name, "--sklearn", str(tmp_path / "clf.joblib"), "--data", str(tmp_path / "bc.npz"),
+        "--classes", "a,b,c",
+    )  # fmt: skip
+    assert code == 1 and "--classes names 3 classes; the estimator has 2: 0, 1" in out, out
+    code, out = _invoke(
+        "register", name, "--sklearn", str(tmp_path / "clf.joblib"), "--data", str(tmp_path / "bc.npz"),
+        "--classes", "malignant,benign",
+    )  # fmt: skip
     assert code == 0, out
     assert "test accuracy" in out and "export max abs difference" in out
     version = MlflowModelRegistry(env).get_version(name, "1")
@@ -126,6 +132,7 @@ def test_scikit_learn_classifier_and_regressor(
     assert version.metrics["export_max_abs_diff"] < 1e-4
     contract = stored_contract(name)
     assert contract.primary_output == "probabilities" and contract.output_names == ("label", "probabilities")
+    assert contract.class_names == ("malignant", "benign")
 
     # a student distilled from it answers with its interface, and every runner reads class logits
     code, out = _invoke(
