@@ -213,7 +213,9 @@ app.add_typer(retrain_app, name="retrain")
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LIFECYCLE_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
-    )
+    level = os.environ.get("LIFECYCLE_LOG_LEVEL", "WARNING")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # the commands print their own MLflow links; MLflow's own progress lines are noise in a terminal
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    logging.getLogger("mlflow").setLevel(level)
     app()

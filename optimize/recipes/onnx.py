@@ -12,18 +12,19 @@ from optimize.variant import Parent, RecipeOptions, RecipeSkippedError, Variant
 
 
 def onnx_fp32(parent: Parent, options: RecipeOptions, workdir: Path) -> Variant:
-    """Export from torch with a dynamic batch axis (logits checked at batch 1 and > 1), or keep the
-    parent's ONNX when it has no torch weights."""
+    """Export from torch with a dynamic batch axis (logits checked at batch 1 and > 1)."""
+    if parent.module is None:
+        raise RecipeSkippedError(
+            f"{parent.name} v{parent.version} already is an ONNX graph, with no torch weights to export again"
+        )
     path = workdir / "model.onnx"
-    settings = {"opset": str(OPSET), "graph_optimization_level": "all", "dynamic_batch": "true"}
-    if parent.module is not None:
-        model = export_onnx(parent.module, parent.splits.x_val[:2])
-        diff = verify_export(parent.module, model, parent.splits.x_val[:7])
-        settings["export_max_abs_diff_vs_torch"] = f"{diff:.3e}"
-        path.write_bytes(model)
-    else:
-        path.write_bytes(parent.onnx_model)
-        settings["source"] = "parent ONNX (no torch weights)"
+    model = export_onnx(parent.module, parent.splits.x_val[:2])
+    diff = verify_export(parent.module, model, parent.splits.x_val[:7])
+    path.write_bytes(model)
+    settings = {
+        "opset": str(OPSET), "graph_optimization_level": "all", "dynamic_batch": "true",
+        "export_max_abs_diff_vs_torch": f"{diff:.3e}",
+    }  # fmt: skip
     return Variant("onnx-fp32", "onnx", {"model.onnx": path}, "onnxruntime", settings=settings)
 
 
