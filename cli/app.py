@@ -107,8 +107,9 @@ def up(
             + ")"
         )
         console.print(f"state: {settings.state_path}")
+        width = max(len(label) for label in stack.urls)
         for label, url in stack.urls.items():
-            console.print(f"  {label:<12} {url}")
+            console.print(f"  {label:<{width}}  {url}")
         console.print("press Ctrl-C to stop")
         while not stopping.wait(0.5):
             pass

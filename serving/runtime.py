@@ -58,6 +58,7 @@ class ServingRuntime:
             return ProcessMirror(
                 model=serving.model, version=version, files=local.model_paths, runtime=runtime,
                 inference_precision=precision, database_url=settings.database_url, nice=serving.shadow_nice,
+                contract=local.contract,
             )  # fmt: skip
 
         router = Router(

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from lifecycle.contract import ModelContract
 from lifecycle.errors import LifecycleError
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class ProcessMirror:
         runtime: str,
         inference_precision: str | None,
         database_url: str,
+        contract: ModelContract | None = None,
         threads: int = 1,
         nice: int = 19,
         startup_timeout_s: float = 60.0,
@@ -68,6 +70,7 @@ class ProcessMirror:
             "model": model, "version": version, "files": {k: str(v) for k, v in files.items()},
             "runtime": runtime, "inference_precision": inference_precision, "database_url": database_url,
             "threads": threads, "nice": nice, "fd": child.fileno(),
+            "contract": None if contract is None else contract.to_json(),
         }  # fmt: skip
         command = [sys.executable, "-m", "serving.shadow_worker", json.dumps(spec)]
         self._process = subprocess.Popen(command, pass_fds=[child.fileno()])

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lifecycle.contract import ModelContract
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.types import utcnow
 from lifecycle.names import SHADOW
+from lifecycle.runtimes.base import class_logits
 from lifecycle.runtimes.load import load_runner
 from serving.metrics import serving_metrics
 from serving.prediction_log import LogOverloadedError, PredictionLog, RecordBatch
@@ -45,6 +47,8 @@ def main() -> int:
             inference_precision=spec["inference_precision"],
             threads=int(spec["threads"]),
         )
+        if spec.get("contract"):  # a classifier answers its class logits, as in the serving process
+            runner = class_logits(runner, ModelContract.from_json(spec["contract"]))
         engine = create_db_engine(spec["database_url"])
         prediction_log = PredictionLog(session_factory(engine))
     except Exception as exc:

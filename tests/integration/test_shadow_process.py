@@ -10,10 +10,14 @@ import signal
 import time
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
 from sqlalchemy import Engine, select
 
+from intake.register import package_sklearn
 from lifecycle.data import DataSplits
 from lifecycle.db import session_factory
 from lifecycle.db.schema import PredictionRow
@@ -61,6 +65,32 @@ def test_mirrored_requests_are_run_and_logged_by_the_child(
             row = rows[f"r{i}:{k}"]
             assert (row.model_name, row.version, row.error, row.features) == ("m", "7", None, [])
             assert row.predicted_class == int(expected[i + k]) and 0.5 <= (row.confidence or 0) <= 1
+
+
+def test_a_scikit_learn_challenger_is_judged_on_its_class_scores(
+    tmp_path: Path, migrated_engine: Engine
+) -> None:
+    x, y = load_wine(return_X_y=True)
+    estimator = LogisticRegression(max_iter=5000).fit(x, y)
+    joblib.dump(estimator, tmp_path / "wine.joblib")
+    np.savez(tmp_path / "wine.npz", X=x.astype(np.float32), y=y)
+    package = package_sklearn("wine", tmp_path / "wine.joblib", tmp_path / "wine.npz")
+    model = tmp_path / "model.onnx"
+    model.write_bytes(package.model_files["model.onnx"])
+    mirror = ProcessMirror(
+        model="wine", version="2", files={"model.onnx": model}, runtime="onnxruntime", inference_precision=None,
+        database_url=migrated_engine.url.render_as_string(hide_password=False), contract=package.contract,
+    )  # fmt: skip
+    try:  # its graph answers label first, probabilities second: the child reads the probabilities
+        assert mirror.offer(x[:20].astype(np.float32), [f"w{i}" for i in range(20)])
+        assert mirror.wait_idle(30) and mirror.stats()["failed"] == 0, mirror.stats()
+    finally:
+        mirror.close()
+    rows = {r.request_id: r for r in _shadow_rows(migrated_engine)}
+    expected = estimator.predict_proba(x[:20])
+    for i in range(20):
+        assert rows[f"w{i}"].error is None and rows[f"w{i}"].predicted_class == int(expected[i].argmax())
+        assert abs((rows[f"w{i}"].confidence or 0) - float(expected[i].max())) < 1e-4
 
 
 def test_what_cannot_be_queued_is_dropped_and_counted_and_a_dead_child_shows(
