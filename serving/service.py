@@ -22,6 +22,8 @@ from lifecycle.contract import ContractViolationError
 from lifecycle.settings import Settings
 from serving.gc_tuning import settle_heap, watch
 from serving.guard import RequestGuard
+from serving.oip_route import ServerMetadataPath
+from serving.oip_route import api as oip_api
 from serving.predict_route import ACTIVE
 from serving.predict_route import api as predict_api
 from serving.prediction_log import LogOverloadedError
@@ -73,6 +75,7 @@ Probabilities = Annotated[np.ndarray, ContentType("application/json")]
     logging={"access": {"enabled": False}},
 )
 @bentoml.asgi_app(predict_api, path="/v1")
+@bentoml.asgi_app(oip_api, path="/v2")
 @bentoml.asgi_app(admin, path="/admin")
 class Classifier:
     def __init__(self) -> None:
@@ -124,3 +127,4 @@ class Classifier:
 
 
 Classifier.add_asgi_middleware(RequestGuard)  # type: ignore[attr-defined]
+Classifier.add_asgi_middleware(ServerMetadataPath)  # type: ignore[attr-defined]

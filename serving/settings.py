@@ -28,6 +28,8 @@ class ServingSettings(BaseSettings):
     """Largest number of rows in one request."""
     max_body_bytes: Annotated[int, Ge(1024)] = 4 * 1024 * 1024
     """Larger request bodies get 413 before they are parsed."""
+    max_tensor_elements: Annotated[int, Ge(1)] = 4 * 1024 * 1024
+    """Tensor elements in one Open Inference Protocol request at most (all inputs together); 413 above."""
     runtime_threads: Annotated[int, Ge(0)] = 0
     """Intra-op threads of the model runtime; 0: the runtime's default."""
     log_queue_size: Annotated[int, Ge(1)] = 20_000

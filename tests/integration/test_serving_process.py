@@ -6,17 +6,22 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import tritonclient.http as triton
 from sqlalchemy import func, select
+from tritonclient.utils import InferenceServerException
 
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.schema import PredictionRow
 from lifecycle.local_version import ModelPackage
+from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.settings import RegistrySettings, Settings
 from registry.mlflow import MlflowModelRegistry
 from registry.server import MlflowServerProcess
@@ -96,3 +101,85 @@ def test_alias_move_under_load_is_served_within_5s_without_errors_and_every_answ
     # the worker froze its start-up heap (imports, first model) and swapped models on top of it
     assert gc_status["frozen_objects"] > 50_000, gc_status
     assert gc_status["thresholds"][0] == ServingSettings().gc_gen0_threshold, gc_status
+
+
+def test_the_open_inference_protocol_with_tritonclient_json_and_binary(
+    mlflow_server: MlflowServerProcess,
+    tabular_package: ModelPackage,
+    tabular_data: DataSplits,
+    tmp_path: Path,
+) -> None:
+    registry = MlflowModelRegistry(mlflow_server.url, experiment="serving-process-tests")
+    name = f"oip-{uuid.uuid4().hex[:6]}"
+    registry.register(replace(tabular_package, name=name))
+    registry.set_alias(name, "champion", "1", actor="test")
+    settings = Settings(
+        state_dir=tmp_path / "state", registry=RegistrySettings(tracking_uri=mlflow_server.url)
+    )
+    serving = ServingProcess(
+        settings, ServingSettings(model=name, port=free_port(), max_tensor_elements=4096)
+    )
+    serving.start()
+    x = tabular_data.x_test[:5].astype(np.float32)
+    expected = OrtRunner(tabular_package.model_files["model.onnx"]).run_named({"x": x})
+    try:
+        deadline = time.monotonic() + 60
+        while not serving.ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        client = triton.InferenceServerClient(url=serving.url.removeprefix("http://"))
+        assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(name)
+        assert client.get_server_metadata()["extensions"] == ["binary_tensor_data"]
+        meta = client.get_model_metadata(name)
+        assert meta["versions"] == ["1"] and meta["inputs"] == [
+            {"name": "x", "datatype": "FP32", "shape": [-1, 30]}
+        ]
+        (output,) = meta["outputs"]
+        answers = {}
+        for binary in (False, True):
+            tensor = triton.InferInput("x", list(x.shape), "FP32")
+            tensor.set_data_from_numpy(x, binary_data=binary)
+            wanted = [triton.InferRequestedOutput(output["name"], binary_data=binary)]
+            result = client.infer(name, [tensor], outputs=wanted, request_id=f"req-{binary}")
+            assert (
+                result.get_response()["id"] == f"req-{binary}"
+                and result.get_response()["model_version"] == "1"
+            )
+            answers[binary] = result.as_numpy(output["name"])
+            assert np.allclose(answers[binary], expected[output["name"]], atol=1e-5)
+        assert client.infer(name, [tensor], model_version="1").as_numpy(output["name"]) is not None
+
+        def refused(call: Callable[[], object]) -> str:
+            with pytest.raises(InferenceServerException) as caught:
+                call()
+            return str(caught.value)
+
+        assert "is not served here" in refused(lambda: client.get_model_metadata("no-such-model"))
+        assert "version '7' is not served" in refused(lambda: client.infer(name, [tensor], model_version="7"))
+        wrong = triton.InferInput("x", list(x.shape), "FP64")
+        wrong.set_data_from_numpy(x.astype(np.float64))
+        assert "datatype 'FP64'; the model takes FP32" in refused(lambda: client.infer(name, [wrong]))
+        big = triton.InferInput("x", [200, 30], "FP32")
+        big.set_data_from_numpy(np.zeros((200, 30), np.float32))
+        assert "over 4096 elements" in refused(lambda: client.infer(name, [big]))
+        header = b'{"inputs":[{"name":"x","shape":[1,30],"datatype":"FP32","parameters":{"binary_data_size":120}}]}'
+        short = httpx.post(
+            f"{serving.url}/v2/models/{name}/infer", content=header + b"\0" * 10,
+            headers={"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"},
+            timeout=10,
+        )  # fmt: skip
+        assert (
+            short.status_code == 400 and "binary data ends after 10 of its 120 bytes" in short.json()["error"]
+        )
+        assert (
+            httpx.post(
+                f"{serving.url}/v1/predict", json={"instances": x[:1].tolist()}, timeout=10
+            ).status_code
+            == 200
+        )
+    finally:
+        serving.stop()
+    engine = create_db_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        ids = set(session.scalars(select(PredictionRow.request_id).where(PredictionRow.model_name == name)))
+    engine.dispose()
+    assert {f"req-{b}:{i}" for b in (False, True) for i in range(5)} <= ids  # every answered item is kept

@@ -1,0 +1,187 @@
+"""The Open Inference Protocol V2 routes, mounted into the BentoML service under ``/v2``: server and
+model metadata, health and readiness, and inference with JSON or binary tensors (``serving.oip``
+translates). The served model answers under its registered name; its champion version is the one
+that answers, also under ``/v2/models/{name}/versions/{version}``. Every answered request is kept
+in the prediction log (a classifier's class and confidence per item). Errors are
+``{"error": "..."}``: 400 for a request the protocol or the contract does not allow, 404 for an
+unknown model or version, 413 for too many elements, 503 while no model is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from numpy.typing import NDArray
+from starlette.concurrency import run_in_threadpool
+
+from lifecycle import __version__
+from lifecycle.db.types import utcnow
+from serving.oip import ProtocolError, encode_infer_response, error_body, model_metadata, parse_infer
+from serving.predict_route import ACTIVE
+from serving.prediction_log import LogOverloadedError, RecordBatch
+from serving.predictor import row_ids
+from serving.runtime import ServingRuntime
+from serving.slot import ModelNotReadyError, Served
+
+log = logging.getLogger(__name__)
+
+api = FastAPI(title="lifecycle Open Inference Protocol", openapi_url=None, docs_url=None, redoc_url=None)
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": 'The request breaks the protocol or the model\'s contract: {"error": "..."}'},
+    404: {"description": 'No such model or version: {"error": "..."}'},
+    503: {"description": 'No model is loaded yet: {"error": "..."}'},
+}
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(error_body(message), status_code=status, media_type="application/json")
+
+
+def _served(name: str, version: str | None) -> tuple[ServingRuntime, Served] | Response:
+    runtime = ACTIVE.get("runtime")
+    if runtime is None:
+        return _error(HTTPStatus.SERVICE_UNAVAILABLE, "the service is starting: no runtime yet")
+    if name != runtime.serving.model:
+        return _error(
+            HTTPStatus.NOT_FOUND,
+            f"model {name!r} is not served here; this server serves {runtime.serving.model!r}",
+        )
+    try:
+        served = runtime.slot.current()
+    except ModelNotReadyError as exc:
+        return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+    if version is not None and version != served.version:
+        return _error(
+            HTTPStatus.NOT_FOUND,
+            f"model {name!r} version {version!r} is not served; version {served.version} is",
+        )
+    return runtime, served
+
+
+@api.get("")
+@api.get("/")
+async def server_metadata() -> JSONResponse:
+    """Server metadata: name, version and the protocol extensions (``binary_tensor_data``)."""
+    return JSONResponse({"name": "lifecycle", "version": __version__, "extensions": ["binary_tensor_data"]})
+
+
+@api.get("/health/live")
+async def live() -> Response:
+    """200 while the process runs."""
+    return Response(status_code=HTTPStatus.OK)
+
+
+@api.get("/health/ready")
+async def ready() -> Response:
+    """200 once a model is loaded; 503 before."""
+    runtime = ACTIVE.get("runtime")
+    if runtime is None or not runtime.slot.ready:
+        return _error(HTTPStatus.SERVICE_UNAVAILABLE, "no model is loaded yet")
+    return Response(status_code=HTTPStatus.OK)
+
+
+@api.get("/models/{name}", responses=ERRORS)
+@api.get("/models/{name}/versions/{version}", responses=ERRORS)
+async def metadata(name: str, version: str | None = None) -> Response:
+    """The model's named inputs and outputs: datatypes, and shapes with -1 for dynamic sizes."""
+    found = _served(name, version)
+    if isinstance(found, Response):
+        return found
+    _, served = found
+    return JSONResponse(model_metadata(name, [served.version], served.contract))
+
+
+@api.get("/models/{name}/ready", responses=ERRORS)
+@api.get("/models/{name}/versions/{version}/ready", responses=ERRORS)
+async def model_ready(name: str, version: str | None = None) -> Response:
+    """200 when the model (and version) is loaded and answers."""
+    found = _served(name, version)
+    return found if isinstance(found, Response) else Response(status_code=HTTPStatus.OK)
+
+
+INFER = {**ERRORS, 413: {"description": 'Over LIFECYCLE_SERVING_MAX_TENSOR_ELEMENTS: {"error": "..."}'}}
+
+
+@api.post("/models/{name}/infer", responses=INFER)
+@api.post("/models/{name}/versions/{version}/infer", responses=INFER)
+async def infer(name: str, request: Request, version: str | None = None) -> Response:
+    """Inference: named tensors as JSON, or a JSON header (``Inference-Header-Content-Length``)
+    followed by binary tensors; answers the requested outputs, as JSON or binary."""
+    found = _served(name, version)
+    if isinstance(found, Response):
+        return found
+    runtime, served = found
+    try:
+        parsed = parse_infer(
+            await request.body(), request.headers.get("inference-header-content-length"), served.contract,
+            max_elements=runtime.serving.max_tensor_elements,
+        )  # fmt: skip
+    except ProtocolError as exc:
+        return _error(exc.status, str(exc))
+    try:
+        outputs, latency_s = await run_in_threadpool(_run, served, parsed.inputs)
+    except Exception:
+        log.exception("inference of %s v%s failed", name, served.version)
+        return _error(
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            "the model failed on this request; the server log has the details",
+        )
+    request_id = parsed.id or os.urandom(16).hex()
+    try:
+        runtime.log.submit(_record(served, request_id, parsed.inputs, outputs, latency_s))
+    except LogOverloadedError as exc:
+        return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+    body, headers = encode_infer_response(name, served.version, parsed, outputs)
+    return Response(body, headers=headers)
+
+
+def _run(served: Served, inputs: dict[str, NDArray[Any]]) -> tuple[dict[str, NDArray[Any]], float]:
+    started = time.perf_counter()
+    outputs = served.runner.run_named(inputs)
+    return served.contract.validate_outputs(outputs), time.perf_counter() - started
+
+
+def _record(
+    served: Served, request_id: str, inputs: dict[str, NDArray[Any]], outputs: dict[str, NDArray[Any]],
+    latency_s: float,
+) -> RecordBatch:  # fmt: skip
+    """One record per item: a classifier's class and confidence; the features of a tabular model."""
+    contract = served.contract
+    n = len(next(iter(inputs.values())))
+    ids = row_ids(request_id, n)
+    classes: list[int] | None = None
+    confidences: list[float] | None = None
+    if contract.task == "classification":
+        scores = np.asarray(outputs[contract.primary_output], dtype=np.float64).reshape(n, -1)
+        if contract.scores == "logits":
+            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+            scores /= scores.sum(axis=1, keepdims=True)
+        classes = scores.argmax(axis=1).tolist()
+        confidences = scores.max(axis=1).tolist()
+    features = inputs[contract.inputs[0].name] if contract.is_tabular else None
+    return RecordBatch(
+        ids, utcnow(), served.name, served.version, served.role, features, classes, confidences,
+        latency_s * 1e3 / max(n, 1),
+    )  # fmt: skip
+
+
+class ServerMetadataPath:
+    """ASGI middleware: ``GET /v2`` (the protocol's server metadata) reaches the mounted ``/v2``
+    app as ``/v2/``, instead of the mount's redirect, which clients do not follow."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v2":
+            scope = {**scope, "path": "/v2/", "raw_path": b"/v2/"}
+        await self.app(scope, receive, send)
