@@ -280,6 +280,18 @@ def _value(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def _rows(figures: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """One row per scalar, and one per group of scalars (``name value · name value``)."""
+    for key, value in figures.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value and all(not isinstance(v, dict) for v in value.values()):
+            yield name, " · ".join(f"{k} {_value(v)}" for k, v in value.items())
+        elif isinstance(value, dict):
+            yield from _rows(value, name)
+        else:
+            yield name, _value(value)
+
+
 def benchmarks_page() -> str:
     lines = [
         "# Benchmarks",
@@ -306,7 +318,7 @@ def benchmarks_page() -> str:
             "",
             "| figure | value |",
             "|---|---|",
-            *(f"| `{k}` | {_cell(_value(v))} |" for k, v in _flatten(result["figures"])),
+            *(f"| `{k}` | {_cell(v)} |" for k, v in _rows(result["figures"])),
             "",
         ]
     return "\n".join(lines)
