@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -30,6 +31,22 @@ from serving.settings import ServingSettings
 from tests.conftest import free_port
 
 
+def _serve_champion(
+    mlflow_server: MlflowServerProcess, package: ModelPackage, tmp_path: Path, prefix: str, **serving: Any
+) -> tuple[MlflowModelRegistry, str, Settings, ServingProcess]:
+    """``package`` registered as a new model (v1 @champion) and a serving process started for it."""
+    registry = MlflowModelRegistry(mlflow_server.url, experiment="serving-process-tests")
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    registry.register(replace(package, name=name))
+    registry.set_alias(name, "champion", "1", actor="test")
+    settings = Settings(
+        state_dir=tmp_path / "state", registry=RegistrySettings(tracking_uri=mlflow_server.url)
+    )
+    process = ServingProcess(settings, ServingSettings(model=name, port=free_port(), **serving))
+    process.start()
+    return registry, name, settings, process
+
+
 @pytest.mark.slow
 def test_alias_move_under_load_is_served_within_5s_without_errors_and_every_answer_is_logged(
     mlflow_server: MlflowServerProcess,
@@ -37,15 +54,9 @@ def test_alias_move_under_load_is_served_within_5s_without_errors_and_every_answ
     tabular_data: DataSplits,
     tmp_path: Path,
 ) -> None:
-    registry = MlflowModelRegistry(mlflow_server.url, experiment="serving-process-tests")
-    name = f"live-{uuid.uuid4().hex[:6]}"
-    registry.register(replace(tabular_package, name=name))
-    registry.set_alias(name, "champion", "1", actor="test")
-    settings = Settings(
-        state_dir=tmp_path / "state", registry=RegistrySettings(tracking_uri=mlflow_server.url)
+    registry, name, settings, serving = _serve_champion(
+        mlflow_server, tabular_package, tmp_path, "live", poll_interval_s=1.0
     )
-    serving = ServingProcess(settings, ServingSettings(model=name, port=free_port(), poll_interval_s=1.0))
-    serving.start()
     try:
         deadline = time.monotonic() + 60
         while not serving.ready() and time.monotonic() < deadline:
@@ -109,17 +120,9 @@ def test_the_open_inference_protocol_with_tritonclient_json_and_binary(
     tabular_data: DataSplits,
     tmp_path: Path,
 ) -> None:
-    registry = MlflowModelRegistry(mlflow_server.url, experiment="serving-process-tests")
-    name = f"oip-{uuid.uuid4().hex[:6]}"
-    registry.register(replace(tabular_package, name=name))
-    registry.set_alias(name, "champion", "1", actor="test")
-    settings = Settings(
-        state_dir=tmp_path / "state", registry=RegistrySettings(tracking_uri=mlflow_server.url)
+    _, name, settings, serving = _serve_champion(
+        mlflow_server, tabular_package, tmp_path, "oip", max_tensor_elements=4096
     )
-    serving = ServingProcess(
-        settings, ServingSettings(model=name, port=free_port(), max_tensor_elements=4096)
-    )
-    serving.start()
     x = tabular_data.x_test[:5].astype(np.float32)
     expected = OrtRunner(tabular_package.model_files["model.onnx"]).run_named({"x": x})
     try:
