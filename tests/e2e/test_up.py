@@ -16,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lifecycle.db import create_db_engine, session_factory
 from registry.mlflow import MlflowModelRegistry
+from retrain.jobs import RetrainJobs
 from tests.conftest import free_port
 
 
@@ -104,6 +106,12 @@ def test_up_then_demo_completes_the_loop_and_ctrl_c_stops_everything(tmp_path: P
         champion = registry.get_by_alias("digits", "champion")
         assert champion.tags["lifecycle.recipe"] in ("retrain-distill", "ort-int8-static")
         assert champion.tags.get("lifecycle.retrain_job") == "1", champion.tags
+        # the drift check triggered that retrain (the tour's manual fallback would record "manual")
+        engine = create_db_engine(f"sqlite:///{tmp_path / 'state' / 'lifecycle.db'}")
+        (job,) = RetrainJobs(session_factory(engine)).history("digits")
+        engine.dispose()
+        assert (job.id, job.trigger, job.status) == (1, "drift", "succeeded"), job
+        assert "job 1 (drift)" in out
         rows = {
             m.group(1): (float(m.group(3)), float(m.group(4)))
             for m in re.finditer(r"│ (\w[\w ]*?) +│ +(\d+) │ +([\d.]+) │ +([\d.]+) │", demo.stdout)
