@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -39,7 +40,7 @@ from control.schemas import (
     WebhookAnswer,
 )
 from lifecycle.errors import LifecycleError, RegistryUnavailableError, UnknownModelError
-from registry.webhooks import WebhookSignatureError, verify
+from registry.webhooks import TIMESTAMP_HEADER, WebhookSignatureError, verify
 from rollout.controller import RolloutError
 from rollout.machine import Rollout
 
@@ -197,8 +198,9 @@ def create_app(plane: ControlPlane) -> FastAPI:
             entity, action, data = str(event["entity"]), str(event["action"]), dict(event["data"])
         except (ValueError, KeyError, TypeError) as exc:
             raise HTTPException(HTTPStatus.BAD_REQUEST, f"not an MLflow webhook event: {exc!r}") from exc
+        sent_at = datetime.fromtimestamp(float(request.headers[TIMESTAMP_HEADER]), UTC)  # verified above
         try:
-            done = await run_in_threadpool(plane.on_event, entity, action, data)
+            done = await run_in_threadpool(plane.on_event, entity, action, data, sent_at)
         except RegistryUnavailableError as exc:  # MLflow retries deliveries on 5xx
             raise HTTPException(HTTPStatus.SERVICE_UNAVAILABLE, str(exc)) from exc
         except LifecycleError as exc:

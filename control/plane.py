@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = "control-plane"
 WEBHOOK_NAME = "lifecycle-control-plane"
 WEBHOOK_EVENTS = ["model_version.created", "model_version_alias.created", "model_version_alias.deleted"]
+ALIAS_ACTOR = "mlflow"
+"""Who set an alias, as the alias history records a change MLflow reported (it does not say who)."""
 DRIFT_CHECK, RETRAIN = "drift-check", "retrain"
 """The scheduler's job kinds."""
 DRIFT_JOBS, RETRAIN_CRON_JOBS = "drift-monitor", "retrain-cron"
@@ -105,13 +108,21 @@ class ControlPlane:
             while len(self._seen) > 10_000:
                 self._seen.popitem(last=False)
 
-    def on_event(self, entity: str, action: str, data: dict[str, object]) -> str:
-        """Act on one verified MLflow event; returns what was done."""
-        if not self._leader:
-            return "standby: the leader will pick this up when it polls"
+    def on_event(self, entity: str, action: str, data: dict[str, object], at: datetime | None = None) -> str:
+        """Act on one verified MLflow event sent at ``at``; returns what was done. An alias change
+        enters the alias history at once, with MLflow's time (the change may come from its UI; one made
+        through this service is already there, and recording it again changes nothing)."""
         model = str(data.get("name", ""))
         if not model:
             return "ignored: no model name"
+        if entity == "model_version_alias" and data.get("alias"):
+            alias = str(data["alias"])
+            if action == "created" and data.get("version") is not None:
+                self.services.history.record_set(model, alias, str(data["version"]), ALIAS_ACTOR, at=at)
+            elif action == "deleted":
+                self.services.history.record_deleted(model, alias, ALIAS_ACTOR, at=at)
+        if not self._leader:
+            return "standby: the leader will pick this up when it polls"
         if entity == "model_version" and action == "created":
             self.controller.on_version_created(model, str(data.get("version")))
         rollout = self.controller.reconcile(model)

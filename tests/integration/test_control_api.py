@@ -3,6 +3,8 @@ its OpenAPI document, and 4xx answers naming the problem for every kind of bad r
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,7 @@ from control.compose import build_control_plane
 from control.services import connect
 from control.settings import ControlSettings
 from lifecycle.settings import Settings
+from registry.webhooks import sign
 from rollout.policy import RolloutPolicy
 
 
@@ -75,3 +78,35 @@ def test_bad_requests_get_a_4xx_naming_the_problem(
     answer = http.request(method, path, json=body, headers=headers)
     assert answer.status_code == status, answer.text
     assert words in answer.json()["error"]
+
+
+def test_an_alias_set_in_the_mlflow_ui_enters_the_history_with_mlflows_time(env: str) -> None:
+    services = connect(Settings())
+    plane = build_control_plane(services, ControlSettings(webhooks=False), RolloutPolicy())
+    try:
+        with TestClient(create_app(plane)) as http:
+
+            def deliver(body: bytes, sent: float) -> int:
+                delivery, ts = uuid.uuid4().hex, str(int(sent))
+                headers = {
+                    "X-MLflow-Delivery-Id": delivery, "X-MLflow-Timestamp": ts,
+                    "X-MLflow-Signature": sign(plane.webhook_secret, delivery, ts, body),
+                }  # fmt: skip
+                return http.post("/webhooks/mlflow", content=body, headers=headers).status_code
+
+            sent = time.time() - 30
+            created = b'{"entity":"model_version_alias","action":"created","data":{"name":"m","alias":"challenger","version":"4"}}'
+            assert deliver(created, sent) == 200
+            (interval,) = services.history.history("m", "challenger")
+            assert (interval.version, interval.set_by, interval.cleared_at) == ("4", "mlflow", None)
+            assert (
+                abs(interval.set_at.timestamp() - int(sent)) < 1
+            )  # when MLflow sent it, not when it arrived
+            assert deliver(created, sent + 1) == 200  # the same alias again: nothing new
+            assert len(services.history.history("m", "challenger")) == 1
+            deleted = b'{"entity":"model_version_alias","action":"deleted","data":{"name":"m","alias":"challenger"}}'
+            assert deliver(deleted, sent + 10) == 200
+            (interval,) = services.history.history("m", "challenger")
+            assert interval.cleared_by == "mlflow" and interval.cleared_at is not None
+    finally:
+        services.close()
