@@ -264,14 +264,6 @@ def api_page() -> str:
 
 
 # -- benchmarks ----------------------------------------------------------------------------------
-def _flatten(figures: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(figures, dict):
-        for key, value in figures.items():
-            yield from _flatten(value, f"{prefix}.{key}" if prefix else str(key))
-    else:
-        yield prefix, figures
-
-
 def _value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
