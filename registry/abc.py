@@ -59,6 +59,18 @@ class ModelRegistry(ABC):
         :raises UnknownModelError: when ``name`` is not registered.
         """
 
+    def with_alias(self, alias: str) -> dict[str, str]:
+        """``{model: version}`` of every registered model that has ``alias``."""
+        found: dict[str, str] = {}
+        for name in self.list_models():
+            try:
+                version = self.aliases(name).get(alias)
+            except UnknownModelError:  # deleted since it was listed
+                continue
+            if version is not None:
+                found[name] = version
+        return found
+
     @abstractmethod
     def aliases(self, name: str) -> dict[str, str]:
         """``{alias: version}`` of ``name``.

@@ -103,6 +103,12 @@ class MlflowModelRegistry(ModelRegistry, RunTracker):
         with self._errors():
             return sorted(m.name for m in _paged(self._client.search_registered_models))
 
+    def with_alias(self, alias: str) -> dict[str, str]:
+        # one paged search: MLflow answers each registered model with its aliases
+        with self._errors():
+            models = list(_paged(self._client.search_registered_models))
+        return {m.name: str(m.aliases[alias]) for m in models if alias in (m.aliases or {})}
+
     def aliases(self, name: str) -> dict[str, str]:
         with self._errors(name):
             return {alias: str(v) for alias, v in self._client.get_registered_model(name).aliases.items()}

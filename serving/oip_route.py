@@ -1,10 +1,11 @@
 """The Open Inference Protocol V2 routes, mounted into the BentoML service under ``/v2``: server and
 model metadata, health and readiness, and inference with JSON or binary tensors (``serving.oip``
-translates). The served model answers under its registered name; its champion version is the one
-that answers, also under ``/v2/models/{name}/versions/{version}``. Every answered request is kept
+translates). Every model the host serves (``serving.host``) answers under its registered name; its
+champion version is the one that answers, also under ``/v2/models/{name}/versions/{version}``; a
+model not loaded yet loads on its first call. Every answered request is kept
 in the prediction log (a classifier's class and confidence per item). Errors are
 ``{"error": "..."}``: 400 for a request the protocol or the contract does not allow, 404 for an
-unknown model or version, 413 for too many elements, 503 while no model is loaded.
+unknown model or version, 413 for too many elements, 503 while the model cannot be loaded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -23,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lifecycle import __version__
 from lifecycle.db.types import utcnow
+from serving.host import HostedModel, NotServedError
 from serving.oip import ProtocolError, encode_infer_response, error_body, model_metadata, parse_infer
 from serving.predict_route import ACTIVE
 from serving.prediction_log import LogOverloadedError, RecordBatch
@@ -38,7 +41,7 @@ api = FastAPI(title="lifecycle Open Inference Protocol", openapi_url=None, docs_
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": 'The request breaks the protocol or the model\'s contract: {"error": "..."}'},
     404: {"description": 'No such model or version: {"error": "..."}'},
-    503: {"description": 'No model is loaded yet: {"error": "..."}'},
+    503: {"description": 'The model cannot be loaded (the reason): {"error": "..."}'},
 }
 
 
@@ -46,25 +49,40 @@ def _error(status: int, message: str) -> Response:
     return Response(error_body(message), status_code=status, media_type="application/json")
 
 
-def _served(name: str, version: str | None) -> tuple[ServingRuntime, Served] | Response:
+@dataclass
+class _Use:
+    """A loaded model acquired for one request (released when the request is answered)."""
+
+    runtime: ServingRuntime
+    hosted: HostedModel
+    served: Served
+
+
+async def _acquire(name: str, version: str | None) -> _Use | Response:
+    """The model's champion, loaded (lazily, off the event loop) and counted in flight, or the error."""
     runtime = ACTIVE.get("runtime")
     if runtime is None:
         return _error(HTTPStatus.SERVICE_UNAVAILABLE, "the service is starting: no runtime yet")
-    if name != runtime.serving.model:
-        return _error(
-            HTTPStatus.NOT_FOUND,
-            f"model {name!r} is not served here; this server serves {runtime.serving.model!r}",
-        )
+    host = runtime.host
     try:
-        served = runtime.slot.current()
+        hosted = host.acquire(name, load=False) or await run_in_threadpool(host.acquire, name)
+        assert hosted is not None
+    except NotServedError as exc:
+        return _error(HTTPStatus.NOT_FOUND, str(exc))
     except ModelNotReadyError as exc:
         return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+    try:
+        served = hosted.slot.current()
+    except ModelNotReadyError as exc:
+        host.release(hosted)
+        return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
     if version is not None and version != served.version:
+        host.release(hosted)
         return _error(
             HTTPStatus.NOT_FOUND,
             f"model {name!r} version {version!r} is not served; version {served.version} is",
         )
-    return runtime, served
+    return _Use(runtime, hosted, served)
 
 
 @api.get("")
@@ -82,10 +100,10 @@ async def live() -> Response:
 
 @api.get("/health/ready")
 async def ready() -> Response:
-    """200 once a model is loaded; 503 before."""
+    """200 once the default model is loaded; 503 before."""
     runtime = ACTIVE.get("runtime")
-    if runtime is None or not runtime.slot.ready:
-        return _error(HTTPStatus.SERVICE_UNAVAILABLE, "no model is loaded yet")
+    if runtime is None or not runtime.host.ready:
+        return _error(HTTPStatus.SERVICE_UNAVAILABLE, "the default model is not loaded yet")
     return Response(status_code=HTTPStatus.OK)
 
 
@@ -93,19 +111,22 @@ async def ready() -> Response:
 @api.get("/models/{name}/versions/{version}", responses=ERRORS)
 async def metadata(name: str, version: str | None = None) -> Response:
     """The model's named inputs and outputs: datatypes, and shapes with -1 for dynamic sizes."""
-    found = _served(name, version)
-    if isinstance(found, Response):
-        return found
-    _, served = found
-    return JSONResponse(model_metadata(name, [served.version], served.contract))
+    use = await _acquire(name, version)
+    if isinstance(use, Response):
+        return use
+    use.runtime.host.release(use.hosted)
+    return JSONResponse(model_metadata(name, [use.served.version], use.served.contract))
 
 
 @api.get("/models/{name}/ready", responses=ERRORS)
 @api.get("/models/{name}/versions/{version}/ready", responses=ERRORS)
 async def model_ready(name: str, version: str | None = None) -> Response:
-    """200 when the model (and version) is loaded and answers."""
-    found = _served(name, version)
-    return found if isinstance(found, Response) else Response(status_code=HTTPStatus.OK)
+    """200 when the model (and version) is loaded and answers (a model not loaded yet loads now)."""
+    use = await _acquire(name, version)
+    if isinstance(use, Response):
+        return use
+    use.runtime.host.release(use.hosted)
+    return Response(status_code=HTTPStatus.OK)
 
 
 INFER = {**ERRORS, 413: {"description": 'Over LIFECYCLE_SERVING_MAX_TENSOR_ELEMENTS: {"error": "..."}'}}
@@ -116,10 +137,17 @@ INFER = {**ERRORS, 413: {"description": 'Over LIFECYCLE_SERVING_MAX_TENSOR_ELEME
 async def infer(name: str, request: Request, version: str | None = None) -> Response:
     """Inference: named tensors as JSON, or a JSON header (``Inference-Header-Content-Length``)
     followed by binary tensors; answers the requested outputs, as JSON or binary."""
-    found = _served(name, version)
-    if isinstance(found, Response):
-        return found
-    runtime, served = found
+    use = await _acquire(name, version)
+    if isinstance(use, Response):
+        return use
+    try:
+        return await _infer(use, request)
+    finally:
+        use.runtime.host.release(use.hosted)
+
+
+async def _infer(use: _Use, request: Request) -> Response:
+    runtime, served = use.runtime, use.served
     try:
         parsed = parse_infer(
             await request.body(), request.headers.get("inference-header-content-length"), served.contract,
@@ -130,7 +158,7 @@ async def infer(name: str, request: Request, version: str | None = None) -> Resp
     try:
         outputs, latency_s = await run_in_threadpool(_run, served, parsed.inputs)
     except Exception:
-        log.exception("inference of %s v%s failed", name, served.version)
+        log.exception("inference of %s v%s failed", served.name, served.version)
         return _error(
             HTTPStatus.INTERNAL_SERVER_ERROR,
             "the model failed on this request; the server log has the details",
@@ -140,7 +168,7 @@ async def infer(name: str, request: Request, version: str | None = None) -> Resp
         runtime.log.submit(_record(served, request_id, parsed.inputs, outputs, latency_s))
     except LogOverloadedError as exc:
         return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
-    body, headers = encode_infer_response(name, served.version, parsed, outputs)
+    body, headers = encode_infer_response(served.name, served.version, parsed, outputs)
     return Response(body, headers=headers)
 
 

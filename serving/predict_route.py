@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lifecycle.contract import FLOAT32_MAX, ContractViolationError
+from serving.host import NotServedError
 from serving.prediction_log import LogOverloadedError
 from serving.predictor import PredictInput, Prediction
 from serving.runtime import ServingRuntime
@@ -55,7 +56,11 @@ api = FastAPI(title="lifecycle predict", openapi_url=None, docs_url=None, redoc_
     operation_id="predict",
     response_model=Prediction,
     summary="Classify rows",
-    responses={400: {"description": "The body names no valid rows"}, 503: {"description": "No model"}},
+    responses={
+        400: {"description": "The body names no valid rows"},
+        404: {"description": "No default model is configured"},
+        503: {"description": "No model"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -76,11 +81,15 @@ async def predict(request: Request) -> Response:
     except ValidationError as exc:
         count(runtime, "400")
         return _invalid(exc)
-    router = runtime.predictor.router  # the routing key matters only while a rollout routes traffic
-    key = request.headers.get(runtime.serving.request_key_header) if router and router.challenger else None
+    try:
+        hosted = runtime.default
+    except NotServedError as exc:
+        return _error(404, str(exc))
+    router = hosted.router  # the routing key matters only while a rollout routes traffic
+    key = request.headers.get(runtime.serving.request_key_header) if router.challenger else None
     job = PredictInput(body.instances, body.request_id, key, body.return_probabilities, finite=True)
     try:
-        result = await runtime.batcher.submit(job, rows=len(body.instances))
+        result = await hosted.batcher.submit(job, rows=len(body.instances))
     except ContractViolationError as exc:
         count(runtime, "400")
         return _error(400, str(exc))
@@ -96,10 +105,9 @@ async def predict(request: Request) -> Response:
 
 
 def count(runtime: ServingRuntime, status: str) -> None:
-    metrics = runtime.predictor.metrics
-    if metrics is not None:
-        s = runtime.slot.status
-        metrics.request(s.model, s.version or "none", "champion", status)
+    if runtime.host.default is not None:
+        s = runtime.host.get(runtime.host.default).slot.status
+        runtime.metrics.request(s.model, s.version or "none", "champion", status)
 
 
 def _invalid(exc: ValidationError) -> Response:

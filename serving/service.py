@@ -22,6 +22,7 @@ from lifecycle.contract import ContractViolationError
 from lifecycle.settings import Settings
 from serving.gc_tuning import settle_heap, watch
 from serving.guard import RequestGuard
+from serving.host import NotServedError
 from serving.oip_route import ServerMetadataPath
 from serving.oip_route import api as oip_api
 from serving.predict_route import ACTIVE
@@ -40,6 +41,9 @@ class FeedbackRequest(BaseModel):
         max_length=64, pattern=r"^[\w\-.:]+$", description="The id a prediction answered with."
     )
     label: str | int = Field(description="The true class: its name, or its index.")
+    model: str | None = Field(
+        default=None, max_length=256, description="The model that answered; default: the default model."
+    )
 
 
 class FeedbackAck(BaseModel):
@@ -55,9 +59,9 @@ admin = FastAPI(title="lifecycle serving admin")
 # merges requests (one bad request must not fail a whole batch).
 def _validate_rows(x: NDArray[np.float32]) -> NDArray[np.float32]:
     runtime = ACTIVE.get("runtime")
-    if runtime is None or not runtime.slot.ready:
+    if runtime is None or not runtime.host.ready:
         return x  # the API answers 503
-    return runtime.slot.current().contract.validate_input(x, max_rows=runtime.serving.max_instances)
+    return runtime.default.slot.current().contract.validate_input(x, max_rows=runtime.serving.max_instances)
 
 
 Rows = Annotated[np.ndarray, DType("float32"), AfterValidator(_validate_rows)]
@@ -91,9 +95,10 @@ class Classifier:
         """Attach the true label to a served request id (ground truth for retraining)."""
         try:
             model, label = self.runtime.record_feedback(
-                request.request_id, request.label, source=ctx.request.headers.get("x-actor", "api")[:200]
-            )
-        except ContractViolationError as exc:
+                request.request_id, request.label, source=ctx.request.headers.get("x-actor", "api")[:200],
+                model=request.model,
+            )  # fmt: skip
+        except (ContractViolationError, NotServedError) as exc:
             raise InvalidArgument(str(exc)) from exc
         except ModelNotReadyError as exc:
             raise ServiceUnavailable(str(exc)) from exc
@@ -107,17 +112,18 @@ class Classifier:
         out: class probabilities per row. ``max_latency_ms`` is far above the batch time on small
         machines, so load does not make BentoML shed requests with 503."""
         try:
-            return self.runtime.predictor.predict_rows(x)
+            return self.runtime.default.predictor.predict_rows(x)
         except (ModelNotReadyError, LogOverloadedError) as exc:
             raise ServiceUnavailable(str(exc)) from exc
 
     def __is_ready__(self) -> bool:
-        """``/readyz`` answers 200 only once a model version is loaded."""
-        return self.runtime.slot.ready
+        """``/readyz`` answers 200 only once the default model is loaded."""
+        return self.runtime.host.ready
 
     @admin.get("/status")
     def status(self) -> dict[str, object]:
-        """Readiness details: version served, registry reachability, swap history, log counters."""
+        """Readiness details: the default model's version, registry reachability, swap history; every
+        model's; memory; log counters."""
         return self.runtime.status()
 
     @bentoml.on_shutdown

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Le
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ServingSettings(BaseSettings):
@@ -15,9 +17,20 @@ class ServingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIFECYCLE_SERVING_", extra="forbid")
 
     model: str = "digits"
-    """Registered model this service serves."""
+    """The default model: answers ``/v1/predict`` and ``/v1/predict_array``, loads at start and is
+    never unloaded; readiness (``/readyz``, ``/v2/health/ready``) waits for it. Empty: none (ready
+    once the registry was listed)."""
+    models: Annotated[list[str], NoDecode] = []
+    """Models to serve over the Open Inference Protocol besides the default (comma-separated, or a
+    JSON list).
+    Empty: every registered model that has ``ALIAS`` (a model that gets one is served within
+    ``POLL_INTERVAL_S``)."""
     alias: str = "champion"
     """Alias whose version answers requests."""
+    memory_budget_mb: Annotated[int, Ge(1)] = 4096
+    """Resident memory the loaded models may take together (each measured while it loads, at
+    least its files' size). Over it, the least recently used idle models are unloaded (never the
+    default model, one with a request in flight or one in a rollout); they load again when asked."""
     host: str = "127.0.0.1"
     """Interface the serving process binds to."""
     port: Annotated[int, Ge(1), Le(65535)] = 3000
@@ -66,3 +79,12 @@ class ServingSettings(BaseSettings):
     """Allocations that trigger a young collection (Python's default: 700); 0 keeps Python's."""
     request_key_header: str = "X-Request-Key"
     """Header whose value routes a request stickily (stable hash) during a canary."""
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):  # a JSON list (as child processes get it) or comma-separated names
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value

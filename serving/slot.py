@@ -1,19 +1,21 @@
-"""The model being served, swapped atomically when the registry alias moves.
+"""One served model's current version, swapped atomically when the registry alias moves.
 
 A new version is downloaded, verified (sha256), loaded and warmed up *beside* the current one; only
 then does the slot switch, so requests in flight finish on the old model and no request fails.
-If the registry is unreachable, the last good model keeps serving and the status says so.
+If the registry is unreachable, the last good model keeps serving and the status says so. The model
+host (``serving.host``) decides when a slot loads, refreshes and unloads.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from lifecycle.contract import ModelContract
 from lifecycle.db.types import utcnow
@@ -38,6 +40,8 @@ class Served:
     runner: Runner
     contract: ModelContract
     loaded_at: str
+    file_bytes: int = 0
+    """Size of the model's files (the floor of its memory estimate)."""
 
 
 @dataclass
@@ -62,8 +66,6 @@ class ModelSlot:
         self._served: Served | None = None
         self._lock = threading.Lock()
         self.status = SlotStatus(model=model, alias=alias)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def current(self) -> Served:
         served = self._served
@@ -77,13 +79,17 @@ class ModelSlot:
     def ready(self) -> bool:
         return self._served is not None
 
-    def refresh(self) -> bool:
-        """Check the alias once; load and swap in a new version. True when a swap happened."""
+    def refresh(self, version: str | None = None) -> bool:
+        """Load and swap in the alias's version when it moved. True when a swap happened.
+
+        ``version``: the alias's version as the caller just listed it (one registry call for every
+        model of the host); without it, the slot asks the registry itself."""
         status = self.status
         status.last_check = utcnow().isoformat()
         try:
             # one cheap call per poll; the full version (tags) only when the alias moved
-            version = self._registry.aliases(status.model).get(status.alias)
+            if version is None:
+                version = self._registry.aliases(status.model).get(status.alias)
             if version is None:
                 raise ModelNotReadyError(f"model {status.model!r} has no alias {status.alias!r}")
             status.registry = "ok"
@@ -110,6 +116,14 @@ class ModelSlot:
         log.info("now serving %s v%s", served.name, served.version)
         return True
 
+    def unload(self) -> None:
+        """Drop the loaded version (the host frees its memory); requests in flight finish on it."""
+        with self._lock:
+            previous, self._served = self._served, None
+        if previous is not None:
+            self.status.version = None
+            self.status.history.append(f"{utcnow().isoformat()} v{previous.version} -> unloaded")
+
     def _load(
         self,
         name: str,
@@ -121,8 +135,9 @@ class ModelSlot:
         local = self._registry.download(name, version, self._cache_dir / name / version)
         runner = load_version(local, tags, threads=self._threads if threads is None else threads)
         contract = local.contract
-        runner.run(np.zeros((1, contract.n_features), dtype=np.float32))  # warm up before taking traffic
-        return Served(name, version, role, runner, contract, utcnow().isoformat())
+        runner.run_named(warm_up_inputs(contract))  # before taking traffic: first-call allocations
+        file_bytes = sum(p.stat().st_size for p in local.model_paths.values() if p.is_file())
+        return Served(name, version, role, runner, contract, utcnow().isoformat(), file_bytes)
 
     def fetch(self, version: str) -> tuple[LocalVersion, dict[str, str]]:
         """Download (verified) another version of the served model; its files and tags."""
@@ -137,22 +152,11 @@ class ModelSlot:
         target = self._registry.get_version(self.status.model, version)
         return self._load(target.name, target.version, dict(target.tags), role, threads)
 
-    def start(self, interval_s: float, *, also: Callable[[], None] | None = None) -> None:
-        """Poll the registry every ``interval_s`` in a background thread (and run ``also`` after)."""
 
-        def loop() -> None:
-            while not self._stop.wait(interval_s):
-                self.refresh()
-                if also is not None:
-                    try:
-                        also()
-                    except Exception:
-                        log.exception("background refresh failed; retrying in %.1f s", interval_s)
-
-        self._thread = threading.Thread(target=loop, name="model-slot", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+def warm_up_inputs(contract: ModelContract) -> dict[str, NDArray[Any]]:
+    """One item per input, every value 1 (a valid token id, mask and pixel); named dimensions besides
+    the batch take size 32 (a sequence of 32 tokens, an image a 32 × 32 CNN still reduces)."""
+    sizes = {d: 32 for spec in contract.inputs for d in spec.item_shape if isinstance(d, str)}
+    return {
+        spec.name: np.ones(spec.example_shape(1, sizes), dtype=spec.numpy_dtype) for spec in contract.inputs
+    }

@@ -18,10 +18,13 @@ import tritonclient.http as triton
 from sqlalchemy import func, select
 from tritonclient.utils import InferenceServerException
 
+from intake import pretrained
+from intake.zoo import ppocr_cls_path, word_crops
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.schema import PredictionRow
 from lifecycle.local_version import ModelPackage
+from lifecycle.names import TAG_ARTIFACT_SHA256
 from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.settings import RegistrySettings, Settings
 from registry.mlflow import MlflowModelRegistry
@@ -186,3 +189,88 @@ def test_the_open_inference_protocol_with_tritonclient_json_and_binary(
         ids = set(session.scalars(select(PredictionRow.request_id).where(PredictionRow.model_name == name)))
     engine.dispose()
     assert {f"req-{b}:{i}" for b in (False, True) for i in range(5)} <= ids  # every answered item is kept
+
+
+@pytest.mark.slow
+def test_one_process_serves_every_champion_loading_lazily_within_a_memory_budget(
+    mlflow_server: MlflowServerProcess,
+    tabular_package: ModelPackage,
+    tabular_data: DataSplits,
+    tmp_path: Path,
+) -> None:
+    """A tabular default model, PP-OCR's image classifier (NCHW), a model whose artifact fails its
+    check, and one that gets its champion while the process runs — all in one process, over the
+    Open Inference Protocol. A 1 MB budget makes every load unload the least recently used idle model."""
+    image = pretrained.ppocr_cls(tmp_path, n=40)
+    registry, tabular, settings, serving = _serve_champion(
+        mlflow_server, tabular_package, tmp_path, "multi", poll_interval_s=0.5, memory_budget_mb=1
+    )
+    tag = tabular.removeprefix("multi-")
+    names = {"image": f"img-{tag}", "broken": f"bad-{tag}", "late": f"late-{tag}"}
+    for key, package in (("image", image), ("broken", tabular_package)):
+        registry.register(replace(package, name=names[key]))
+        registry.set_alias(names[key], "champion", "1", actor="test")
+    registry.set_version_tag(names["broken"], "1", TAG_ARTIFACT_SHA256, "0" * 64)  # fails verification
+    crops = word_crops(2, seed=1)[0]
+    expected = OrtRunner(ppocr_cls_path()).run_named({"x": crops})
+    x = tabular_data.x_test[:1].astype(np.float32)
+
+    def infer(client: triton.InferenceServerClient, name: str, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        tensors = []
+        for key, value in inputs.items():
+            tensor = triton.InferInput(key, list(value.shape), "FP32")
+            tensor.set_data_from_numpy(value, binary_data=True)
+            tensors.append(tensor)
+        result = client.infer(name, tensors)
+        return result.as_numpy(result.get_response()["outputs"][0]["name"])
+
+    def status() -> dict[str, Any]:
+        return httpx.get(f"{serving.url}/admin/status", timeout=10).json()["host"]["models"]
+
+    try:
+        deadline = time.monotonic() + 60
+        while not serving.ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        client = triton.InferenceServerClient(url=serving.url.removeprefix("http://"))
+        assert status()[tabular]["loaded"]
+        time.sleep(1.5)  # a poll has listed the models registered after the start
+        assert names["image"] in status() and not status()[names["image"]]["loaded"]  # known, not loaded
+        assert client.get_model_metadata(names["image"])["inputs"] == [
+            {"name": "x", "datatype": "FP32", "shape": [-1, 3, 48, 192]}
+        ]
+        assert np.allclose(
+            infer(client, names["image"], {"x": crops}), next(iter(expected.values())), atol=1e-5
+        )
+        assert infer(client, tabular, {"x": x}).shape[0] == 1
+
+        broken = httpx.post(
+            f"{serving.url}/v2/models/{names['broken']}/infer", json={"inputs": []}, timeout=30
+        )
+        assert broken.status_code == 503 and "could not be loaded" in broken.json()["error"]
+        assert not client.is_model_ready(names["broken"])
+        assert infer(client, tabular, {"x": x}).shape[0] == 1  # the others keep serving
+
+        registry.register(replace(tabular_package, name=names["late"]))
+        registry.set_alias(names["late"], "champion", "1", actor="test")
+        moved = time.monotonic()
+        while time.monotonic() - moved < 5:
+            if httpx.get(f"{serving.url}/v2/models/{names['late']}/ready", timeout=30).status_code == 200:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("a model that got its champion was not served within 5 s")
+        assert infer(client, names["late"], {"x": x}).shape[0] == 1
+        models = status()
+        assert models[names["image"]]["unloads"] >= 1 and not models[names["image"]]["loaded"]  # LRU, idle
+        assert models[tabular]["loaded"] and models[tabular]["unloads"] == 0  # the default stays
+        assert np.allclose(
+            infer(client, names["image"], {"x": crops}), next(iter(expected.values())), atol=1e-5
+        )
+        assert status()[names["image"]]["loads"] == 2  # loaded again when asked
+    finally:
+        serving.stop()
+    engine = create_db_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        logged = Counter(session.scalars(select(PredictionRow.model_name)))
+    engine.dispose()
+    assert logged[names["image"]] == 4 and logged[names["late"]] == 1 and logged[tabular] == 2

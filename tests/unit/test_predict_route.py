@@ -26,15 +26,20 @@ class FailingBatcher:
 @pytest.fixture
 def route() -> Iterator[tuple[TestClient, ServingMetrics, dict[str, object]]]:
     metrics = ServingMetrics.create(CollectorRegistry())
-    runtime = SimpleNamespace(
-        serving=SimpleNamespace(request_key_header="X-Request-Key"),
-        predictor=SimpleNamespace(metrics=metrics, router=None),
+    hosted = SimpleNamespace(
+        router=SimpleNamespace(challenger=None),
         slot=SimpleNamespace(status=SimpleNamespace(model="m", version="3")),
         batcher=FailingBatcher(RuntimeError("kernel exploded")),
     )
+    runtime = SimpleNamespace(
+        serving=SimpleNamespace(request_key_header="X-Request-Key"),
+        metrics=metrics,
+        default=hosted,
+        host=SimpleNamespace(default="m", get=lambda name: hosted),
+    )
     predict_route.ACTIVE["runtime"] = runtime  # type: ignore[assignment]
     try:
-        yield TestClient(predict_route.api), metrics, runtime.__dict__
+        yield TestClient(predict_route.api), metrics, hosted.__dict__
     finally:
         predict_route.ACTIVE.pop("runtime", None)
 
