@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from numpy.typing import NDArray
 from starlette.concurrency import run_in_threadpool
 
 from lifecycle import __version__
+from lifecycle.answers import summarize
 from lifecycle.db.types import utcnow
 from serving.host import HostedModel, NotServedError
 from serving.oip import ProtocolError, encode_infer_response, error_body, model_metadata, parse_infer
@@ -165,7 +165,7 @@ async def _infer(use: _Use, request: Request) -> Response:
         )
     request_id = parsed.id or os.urandom(16).hex()
     try:
-        runtime.log.submit(_record(served, request_id, parsed.inputs, outputs, latency_s))
+        runtime.log.submit(_record(use, request_id, parsed.inputs, outputs, latency_s))
     except LogOverloadedError as exc:
         return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
     body, headers = encode_infer_response(served.name, served.version, parsed, outputs)
@@ -179,26 +179,20 @@ def _run(served: Served, inputs: dict[str, NDArray[Any]]) -> tuple[dict[str, NDA
 
 
 def _record(
-    served: Served, request_id: str, inputs: dict[str, NDArray[Any]], outputs: dict[str, NDArray[Any]],
+    use: _Use, request_id: str, inputs: dict[str, NDArray[Any]], outputs: dict[str, NDArray[Any]],
     latency_s: float,
 ) -> RecordBatch:  # fmt: skip
-    """One record per item: a classifier's class and confidence; the features of a tabular model."""
+    """One record per item: what the model answered for its task (``lifecycle.answers``); a tabular
+    model's features, or a reference to the item's input tensors when the request was sampled."""
+    served = use.served
     contract = served.contract
     n = len(next(iter(inputs.values())))
-    ids = row_ids(request_id, n)
-    classes: list[int] | None = None
-    confidences: list[float] | None = None
-    if contract.task == "classification":
-        scores = np.asarray(outputs[contract.primary_output], dtype=np.float64).reshape(n, -1)
-        if contract.scores == "logits":
-            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-            scores /= scores.sum(axis=1, keepdims=True)
-        classes = scores.argmax(axis=1).tolist()
-        confidences = scores.max(axis=1).tolist()
+    answers = summarize(contract, inputs, outputs)
     features = inputs[contract.inputs[0].name] if contract.is_tabular else None
+    refs = None if contract.is_tabular else use.runtime.inputs.offer(served.name, inputs, n)
     return RecordBatch(
-        ids, utcnow(), served.name, served.version, served.role, features, classes, confidences,
-        latency_s * 1e3 / max(n, 1),
+        row_ids(request_id, n), utcnow(), served.name, served.version, served.role, features, answers.classes,
+        answers.confidences, latency_s * 1e3 / max(n, 1), summaries=answers.summaries, inputs_refs=refs,
     )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,6 +55,10 @@ class RecordBatch:
     latency_ms: float
     """Per row: the call's time divided by its rows."""
     error: str | None = None
+    summaries: Sequence[dict[str, Any]] | None = None
+    """Per row: what the model answered, for tasks without a class (``lifecycle.answers``)."""
+    inputs_refs: Sequence[str | None] | None = None
+    """Per row: where its sampled input tensors are kept (``lifecycle.input_store``)."""
 
     def __len__(self) -> int:
         return len(self.request_ids)
@@ -65,12 +69,15 @@ class RecordBatch:
         features = list(np.ascontiguousarray(self.features)) if self.features is not None else [[]] * n
         classes = self.classes if self.classes is not None else [None] * n
         confidences = self.confidences if self.confidences is not None else [None] * n
+        summaries = self.summaries if self.summaries is not None else [None] * n
+        refs = self.inputs_refs if self.inputs_refs is not None else [None] * n
         return [
             {
                 "request_id": self.request_ids[i], "ts": self.ts, "model_name": self.model_name,
                 "version": self.version, "role": self.role, "features": features[i],
                 "predicted_class": classes[i], "confidence": confidences[i],
-                "latency_ms": self.latency_ms, "error": self.error,
+                "latency_ms": self.latency_ms, "error": self.error, "summary": summaries[i],
+                "inputs_ref": refs[i],
             }
             for i in range(n)
         ]  # fmt: skip

@@ -4,13 +4,15 @@ router, predictor and batcher per model), prediction log, metrics."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.db.feedback import FeedbackStore, label_index
 from lifecycle.db.traffic import TrafficPlans
+from lifecycle.input_store import InputStore
 from lifecycle.names import SHADOW
 from lifecycle.runtimes.load import runtime_of
 from lifecycle.settings import Settings
@@ -38,6 +40,7 @@ class ServingRuntime:
     log: PredictionLog
     feedback: FeedbackStore
     metrics: ServingMetrics
+    inputs: InputStore
 
     @classmethod
     def from_settings(cls, settings: Settings, serving: ServingSettings) -> ServingRuntime:
@@ -52,6 +55,12 @@ class ServingRuntime:
         metrics = serving_metrics()
         metrics.start_flusher(serving.metrics_flush_interval_s)
         cache_dir = settings.state_path / "serving-cache"
+        inputs = InputStore(
+            Path(serving.input_store_dir) if serving.input_store_dir else settings.state_path / "inputs",
+            sample_rate=serving.input_sample_rate, batch_items=serving.input_store_batch_items,
+            max_bytes=serving.input_store_max_mb * 2**20, max_age_s=serving.input_store_max_age_h * 3600,
+        )  # fmt: skip
+        inputs.start()
 
         def build(model: str, pinned: bool) -> HostedModel:
             slot = ModelSlot(
@@ -91,8 +100,9 @@ class ServingRuntime:
             memory_budget_bytes=serving.memory_budget_mb * 2**20, retry_s=serving.poll_interval_s,
         )  # fmt: skip
         runtime = cls(
-            settings, serving, engine, host, prediction_log, FeedbackStore(session_factory(engine)), metrics
-        )
+            settings, serving, engine, host, prediction_log, FeedbackStore(session_factory(engine)), metrics,
+            inputs,
+        )  # fmt: skip
         host.start(serving.poll_interval_s)
         return runtime
 
@@ -118,6 +128,7 @@ class ServingRuntime:
 
     def close(self) -> None:
         self.host.close()
+        self.inputs.close()
         self.log.close()
         self.metrics.flush()
         self.engine.dispose()
@@ -139,5 +150,6 @@ class ServingRuntime:
                 "rejected_overload": self.log.rejected,
                 "write_failures": self.log.write_failures,
             },
+            "input_store": {"sample_rate": self.inputs.sample_rate, **asdict(self.inputs.stats)},
             "gc": GC_WATCH.status(),
         }

@@ -53,6 +53,17 @@ class ServingSettings(BaseSettings):
     """The prediction log writes what it holds at least this often."""
     log_submit_timeout_s: Annotated[float, Gt(0)] = 2.0
     """How long a request waits for room in a full log queue before it gets 503."""
+    input_sample_rate: Annotated[float, Ge(0), Le(1)] = 0.05
+    """Share of Open Inference Protocol requests to non-tabular models whose input tensors are kept
+    (``lifecycle.input_store``; a tabular model's rows are always in the prediction log)."""
+    input_store_dir: str = ""
+    """Where sampled inputs are kept; empty: ``inputs/`` in the state directory. Replicas may share it."""
+    input_store_max_mb: Annotated[int, Ge(1)] = 1024
+    """Sampled-input files kept per model at most; the oldest go first."""
+    input_store_max_age_h: Annotated[float, Gt(0)] = 168.0
+    """Sampled-input files older than this are removed."""
+    input_store_batch_items: Annotated[int, Ge(1)] = 256
+    """Sampled items written together in one compressed file (or when 5 s passed)."""
     max_batch_size: Annotated[int, Ge(1)] = 32
     """Most rows in one adaptive batch of the JSON predict API (concurrent requests run as one model
     call; a request that finds the model idle never waits). 1 turns batching off."""

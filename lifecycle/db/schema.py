@@ -70,6 +70,11 @@ class PredictionRow(Base):
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_ms: Mapped[float] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """What the model answered, for tasks without a class (``lifecycle.answers``)."""
+    inputs_ref: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    """Where the item's sampled input tensors are kept (``lifecycle.input_store``); None when not
+    sampled, and for tabular models, whose input is ``features``."""
 
     __table_args__ = (
         Index("ix_prediction_log_model_ts", "model_name", "ts"),

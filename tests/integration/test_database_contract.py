@@ -6,11 +6,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from lifecycle.db import session_factory, upgrade_to_head
 from lifecycle.db.alias_history import AliasHistory
 from lifecycle.db.locks import Locks
+from lifecycle.db.migrate import alembic_config
+from lifecycle.db.schema import Base
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -35,8 +38,12 @@ def test_migrations_create_the_schema_and_are_idempotent(engine: Engine) -> None
         "retrain_jobs",
         "alembic_version",
     } <= tables
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+    for table in Base.metadata.sorted_tables:  # the migrations build what the ORM maps, column for column
+        columns = {c["name"] for c in inspect(engine).get_columns(table.name)}
+        assert columns == {c.name for c in table.columns}, table.name
 
 
 def test_alias_history_records_intervals(engine: Engine) -> None:

@@ -12,17 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import joblib
 import numpy as np
 import pytest
 import tritonclient.http as triton
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
 from sqlalchemy import func, select
 from tritonclient.utils import InferenceServerException
 
 from intake import pretrained
+from intake.register import package_sklearn
 from intake.zoo import ppocr_cls_path, word_crops
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory
 from lifecycle.db.schema import PredictionRow
+from lifecycle.input_store import InputStore, stack
 from lifecycle.local_version import ModelPackage
 from lifecycle.names import TAG_ARTIFACT_SHA256
 from lifecycle.runtimes.onnxruntime import OrtRunner
@@ -202,12 +207,17 @@ def test_one_process_serves_every_champion_loading_lazily_within_a_memory_budget
     check, and one that gets its champion while the process runs — all in one process, over the
     Open Inference Protocol. A 1 MB budget makes every load unload the least recently used idle model."""
     image = pretrained.ppocr_cls(tmp_path, n=40)
+    xd, yd = load_diabetes(return_X_y=True)
+    joblib.dump(Ridge().fit(xd, yd), tmp_path / "ridge.joblib")
+    np.savez(tmp_path / "diabetes.npz", X=xd, y=yd)
+    regressor = package_sklearn("diabetes", tmp_path / "ridge.joblib", tmp_path / "diabetes.npz")
     registry, tabular, settings, serving = _serve_champion(
-        mlflow_server, tabular_package, tmp_path, "multi", poll_interval_s=0.5, memory_budget_mb=1
-    )
+        mlflow_server, tabular_package, tmp_path, "multi", poll_interval_s=0.5, memory_budget_mb=1,
+        input_sample_rate=1.0,
+    )  # fmt: skip
     tag = tabular.removeprefix("multi-")
-    names = {"image": f"img-{tag}", "broken": f"bad-{tag}", "late": f"late-{tag}"}
-    for key, package in (("image", image), ("broken", tabular_package)):
+    names = {"image": f"img-{tag}", "broken": f"bad-{tag}", "late": f"late-{tag}", "regressor": f"reg-{tag}"}
+    for key, package in (("image", image), ("broken", tabular_package), ("regressor", regressor)):
         registry.register(replace(package, name=names[key]))
         registry.set_alias(names[key], "champion", "1", actor="test")
     registry.set_version_tag(names["broken"], "1", TAG_ARTIFACT_SHA256, "0" * 64)  # fails verification
@@ -242,6 +252,8 @@ def test_one_process_serves_every_champion_loading_lazily_within_a_memory_budget
             infer(client, names["image"], {"x": crops}), next(iter(expected.values())), atol=1e-5
         )
         assert infer(client, tabular, {"x": x}).shape[0] == 1
+        (regressor_input,) = client.get_model_metadata(names["regressor"])["inputs"]
+        predicted = infer(client, names["regressor"], {regressor_input["name"]: xd[:3].astype(np.float32)})
 
         broken = httpx.post(
             f"{serving.url}/v2/models/{names['broken']}/infer", json={"inputs": []}, timeout=30
@@ -272,5 +284,24 @@ def test_one_process_serves_every_champion_loading_lazily_within_a_memory_budget
     engine = create_db_engine(settings.database_url)
     with session_factory(engine)() as session:
         logged = Counter(session.scalars(select(PredictionRow.model_name)))
+        image_rows = session.execute(
+            select(PredictionRow.request_id, PredictionRow.inputs_ref, PredictionRow.predicted_class)
+            .where(PredictionRow.model_name == names["image"]).order_by(PredictionRow.id)
+        ).all()  # fmt: skip
+        values = session.scalars(
+            select(PredictionRow.summary)
+            .where(PredictionRow.model_name == names["regressor"])
+            .order_by(PredictionRow.id)
+        ).all()
     engine.dispose()
+    assert np.allclose([v["values"] for v in values], predicted.reshape(3, -1), rtol=1e-5)  # what it answered
     assert logged[names["image"]] == 4 and logged[names["late"]] == 1 and logged[tabular] == 2
+    # every image item sampled (rate 1.0): its input tensors come back exactly from the store
+    kept = InputStore(settings.state_path / "inputs", sample_rate=0.0).read(
+        [r.inputs_ref for r in image_rows]
+    )
+    assert all(item is not None for item in kept)
+    assert np.array_equal(stack([item for item in kept[:2] if item is not None])["x"], crops)
+    assert [r.predicted_class for r in image_rows[:2]] == np.argmax(
+        next(iter(expected.values())), axis=1
+    ).tolist()
