@@ -195,6 +195,25 @@ def concat(parts: Sequence[Mapping[str, NDArray[Any]]]) -> dict[str, NDArray[Any
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
+def item_signature(tensors: Mapping[str, NDArray[Any]]) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    """Names, dtypes and item shapes: requests with the same signature can run as one batch."""
+    return tuple((name, arr.dtype.str, arr.shape[1:]) for name, arr in tensors.items())
+
+
+def merge_compatible(
+    requests: Sequence[Mapping[str, NDArray[Any]]],
+) -> list[tuple[dict[str, NDArray[Any]], list[int]]]:
+    """Requests grouped by :func:`item_signature`, each group concatenated along the batch: the
+    merged tensors and the positions of the requests they hold, in order."""
+    groups: dict[tuple[tuple[str, str, tuple[int, ...]], ...], list[int]] = {}
+    for position, request in enumerate(requests):
+        groups.setdefault(item_signature(request), []).append(position)
+    return [
+        (dict(requests[members[0]]) if len(members) == 1 else concat([requests[m] for m in members]), members)
+        for members in groups.values()
+    ]
+
+
 def arrays_sha256(arrays: Mapping[str, NDArray[Any]]) -> str:
     """sha256 over named arrays (names included): which data a run or a variant saw."""
     digest = hashlib.sha256()

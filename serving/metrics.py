@@ -38,22 +38,25 @@ class ModelSeries:
     rows: Counter
     latency: Histogram
     confidence: Histogram
-    _pending: deque[tuple[float, Sequence[float]]] = field(default_factory=deque, repr=False, compare=False)
+    _pending: deque[tuple[float, Sequence[float], int | None]] = field(
+        default_factory=deque, repr=False, compare=False
+    )
 
-    def observe(self, latency_s: float, confidences: Sequence[float]) -> None:
+    def observe(self, latency_s: float, confidences: Sequence[float], rows: int | None = None) -> None:
         """One model call: its time, and the confidence of each row it answered (queued; see
-        :meth:`flush`). Safe from any thread."""
-        self._pending.append((latency_s, confidences))
+        :meth:`flush`); ``rows`` where they are not one per confidence (a regressor has none).
+        Safe from any thread."""
+        self._pending.append((latency_s, confidences, rows))
 
     def flush(self) -> None:
         """Write the queued observations to the series."""
         rows = 0
         while True:
             try:
-                latency_s, confidences = self._pending.popleft()
+                latency_s, confidences, n = self._pending.popleft()
             except IndexError:
                 break
-            rows += len(confidences)
+            rows += len(confidences) if n is None else n
             self.latency.observe(latency_s)
             for confidence in confidences:
                 self.confidence.observe(confidence)

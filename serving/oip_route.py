@@ -12,24 +12,19 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from numpy.typing import NDArray
 from starlette.concurrency import run_in_threadpool
 
 from lifecycle import __version__
-from lifecycle.answers import summarize
-from lifecycle.db.types import utcnow
 from serving.host import HostedModel, NotServedError
 from serving.oip import ProtocolError, encode_infer_response, error_body, model_metadata, parse_infer
 from serving.predict_route import ACTIVE
-from serving.prediction_log import LogOverloadedError, RecordBatch
-from serving.predictor import row_ids
+from serving.prediction_log import LogOverloadedError
 from serving.runtime import ServingRuntime
 from serving.slot import ModelNotReadyError, Served
 
@@ -155,45 +150,23 @@ async def _infer(use: _Use, request: Request) -> Response:
         )  # fmt: skip
     except ProtocolError as exc:
         return _error(exc.status, str(exc))
+    router = use.hosted.router  # the routing key matters only while a rollout routes traffic
+    key = request.headers.get(runtime.serving.request_key_header) if router.challenger else None
     try:
-        outputs, latency_s = await run_in_threadpool(_run, served, parsed.inputs)
+        answered, outputs = await run_in_threadpool(
+            use.hosted.predictor.infer, parsed.inputs, request_id=parsed.id or os.urandom(16).hex(),
+            request_key=key,
+        )  # fmt: skip
+    except (ModelNotReadyError, LogOverloadedError) as exc:
+        return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
     except Exception:
         log.exception("inference of %s v%s failed", served.name, served.version)
         return _error(
             HTTPStatus.INTERNAL_SERVER_ERROR,
             "the model failed on this request; the server log has the details",
         )
-    request_id = parsed.id or os.urandom(16).hex()
-    try:
-        runtime.log.submit(_record(use, request_id, parsed.inputs, outputs, latency_s))
-    except LogOverloadedError as exc:
-        return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
-    body, headers = encode_infer_response(served.name, served.version, parsed, outputs)
+    body, headers = encode_infer_response(served.name, answered.version, parsed, outputs)
     return Response(body, headers=headers)
-
-
-def _run(served: Served, inputs: dict[str, NDArray[Any]]) -> tuple[dict[str, NDArray[Any]], float]:
-    started = time.perf_counter()
-    outputs = served.runner.run_named(inputs)
-    return served.contract.validate_outputs(outputs), time.perf_counter() - started
-
-
-def _record(
-    use: _Use, request_id: str, inputs: dict[str, NDArray[Any]], outputs: dict[str, NDArray[Any]],
-    latency_s: float,
-) -> RecordBatch:  # fmt: skip
-    """One record per item: what the model answered for its task (``lifecycle.answers``); a tabular
-    model's features, or a reference to the item's input tensors when the request was sampled."""
-    served = use.served
-    contract = served.contract
-    n = len(next(iter(inputs.values())))
-    answers = summarize(contract, inputs, outputs)
-    features = inputs[contract.inputs[0].name] if contract.is_tabular else None
-    refs = None if contract.is_tabular else use.runtime.inputs.offer(served.name, inputs, n)
-    return RecordBatch(
-        row_ids(request_id, n), utcnow(), served.name, served.version, served.role, features, answers.classes,
-        answers.confidences, latency_s * 1e3 / max(n, 1), summaries=answers.summaries, inputs_refs=refs,
-    )  # fmt: skip
 
 
 class ServerMetadataPath:

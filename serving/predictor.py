@@ -1,5 +1,6 @@
-"""Request handling as plain Python: validate against the contract, route, run, log, mirror.
-No web framework."""
+"""Request handling as plain Python: validate against the contract, route (canary share, shadow
+mirror), run, log. Rows of a tabular classifier (``/v1``) and named tensors of any model (the Open
+Inference Protocol) take the same routes. No web framework."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pydantic_core
 from numpy.typing import NDArray
 
+from lifecycle.answers import summarize
+from lifecycle.contract import ModelContract
 from lifecycle.db.types import utcnow
+from lifecycle.input_store import InputStore
 from lifecycle.names import CANARY, SHADOW
+from lifecycle.tensors import batch_size
 from serving.metrics import ServingMetrics
 from serving.prediction_log import PredictionLog, RecordBatch
 from serving.routing import Challenger, Router
@@ -143,6 +149,7 @@ class Predictor:
         metrics: ServingMetrics | None = None,
         router: Router | None = None,
         shadow_queue: int | None = 1000,
+        inputs: InputStore | None = None,
     ) -> None:
         """``shadow_queue``: the in-process mirror thread's queue; None when mirrored requests go to a
         shadow process instead (the router's ``mirror_loader``), so no idle thread is started."""
@@ -151,6 +158,7 @@ class Predictor:
         self.max_instances = max_instances
         self.metrics = metrics
         self.router = router
+        self.inputs = inputs
         self.shadow = (
             ShadowMirror(self._run_shadow, max_queue=shadow_queue)
             if router is not None and shadow_queue is not None
@@ -260,10 +268,11 @@ class Predictor:
             for job in for_champion:
                 if (mirror := router.mirror()) is None:
                     continue
+                inputs = {champion.contract.inputs[0].name: job.x}
                 if mirror.mirror is not None:  # a child process runs and logs it
-                    mirror.mirror.offer(job.x, job.ids)
+                    mirror.mirror.offer(inputs, job.ids)
                 elif self.shadow is not None:
-                    self.shadow.offer(mirror, job.x, job.ids)
+                    self.shadow.offer(mirror, inputs, job.ids)
         return jobs
 
     def _run_group(self, served: Served, group: list[_Job], role: str) -> None:
@@ -280,11 +289,89 @@ class Predictor:
             job.served, job.answer = served, answer.rows(start, start + len(job.x))
             start += len(job.x)
 
-    def _run_shadow(self, challenger: Challenger, x: NDArray[np.float32], ids: list[str]) -> None:
+    def _run_shadow(self, challenger: Challenger, inputs: dict[str, NDArray[Any]], ids: list[str]) -> None:
         if challenger.shadow is None:
-            self._log_error(self.slot.status.model, challenger, x, ids, SHADOW)
+            self._log_error(self.slot.status.model, challenger, None, ids, SHADOW)
             raise RuntimeError(challenger.error)
-        self._run(challenger.shadow, x, ids, SHADOW)
+        self._run_named(challenger.shadow, inputs, ids, SHADOW)
+
+    # -- named tensors of any model (the Open Inference Protocol) ------------------------------
+    def infer(
+        self, inputs: dict[str, NDArray[Any]], *, request_id: str, request_key: str | None = None
+    ) -> tuple[Served, dict[str, NDArray[Any]]]:
+        """Answer one request of named tensors (checked against the contract): the canary answers its
+        share (with the champion's interface; a failure is logged as its error and the champion
+        answers), the champion the rest, and a share of the champion's requests is mirrored to the
+        shadow. Returns who answered and the outputs. :raises ModelNotReadyError, LogOverloadedError:
+        :raises Exception: the champion's runtime failed (logged as its error)."""
+        champion = self.slot.current()
+        ids = row_ids(request_id, batch_size(inputs))
+        router = self.router
+        challenger = router.challenger if router is not None else None
+        if (
+            challenger is not None
+            and router is not None
+            and (canary := router.canary(request_key)) is not None
+        ):
+            if canary.served is None:  # could not load: counted as its error, the champion answers
+                self._log_error(champion.name, canary, None, ids, CANARY)
+            else:
+                try:
+                    return canary.served, self._run_named(
+                        canary.served, inputs, ids, CANARY, champion.contract
+                    )
+                except Exception as exc:
+                    log.debug("canary v%s failed, champion answers: %s", canary.plan.challenger, exc)
+        outputs = self._run_named(champion, inputs, ids, champion.role)
+        if challenger is not None and router is not None and (mirror := router.mirror()) is not None:
+            if mirror.mirror is not None:  # a child process runs and logs it
+                mirror.mirror.offer(inputs, ids)
+            elif self.shadow is not None:
+                self.shadow.offer(mirror, inputs, ids)
+        return champion, outputs
+
+    def _run_named(
+        self, served: Served, inputs: dict[str, NDArray[Any]], ids: list[str], role: str,
+        interface: ModelContract | None = None,
+    ) -> dict[str, NDArray[Any]]:  # fmt: skip
+        """Run, check the outputs (against ``interface``, default the model's own contract), log each
+        item's answer for the task, and its input: a tabular model's features, else a sampled
+        reference (none for the shadow: the champion's record with the same id has it)."""
+        contract = served.contract
+        start = time.perf_counter()
+        try:
+            outputs = (interface or contract).validate_outputs(served.runner.run_named(inputs))
+            answers = summarize(contract, inputs, outputs)
+        except Exception as exc:
+            self._submit(
+                served.name,
+                served.version,
+                role,
+                None,
+                ids,
+                None,
+                None,
+                time.perf_counter() - start,
+                repr(exc),
+            )
+            raise
+        latency_s = time.perf_counter() - start
+        tabular = contract.is_tabular
+        features = inputs[contract.inputs[0].name] if tabular and role != SHADOW else None
+        refs = None
+        if not tabular and role != SHADOW and self.inputs is not None:
+            refs = self.inputs.offer(served.name, inputs, len(ids))
+        self.log.submit(
+            RecordBatch(
+                ids, utcnow(), served.name, served.version, role, features, answers.classes, answers.confidences,
+                latency_s * 1e3 / len(ids), summaries=answers.summaries, inputs_refs=refs,
+            )
+        )  # fmt: skip
+        if self.metrics is not None:
+            self.metrics.series(served.name, served.version, role).observe(
+                latency_s, answers.confidences or (), rows=len(ids)
+            )
+        return outputs
 
     def _run(self, served: Served, x: NDArray[np.float32], ids: list[str], role: str) -> Answer:
         start = time.perf_counter()
@@ -303,7 +390,7 @@ class Predictor:
         return answer
 
     def _log_error(
-        self, model: str, challenger: Challenger, x: NDArray[np.float32], ids: list[str], role: str
+        self, model: str, challenger: Challenger, x: NDArray[np.float32] | None, ids: list[str], role: str
     ) -> None:
         self._submit(model, challenger.plan.challenger, role, x, ids, None, None, 0.0, challenger.error)
 
@@ -312,7 +399,7 @@ class Predictor:
         model: str,
         version: str,
         role: str,
-        x: NDArray[np.float32],
+        x: NDArray[np.float32] | None,
         ids: list[str],
         classes: list[int] | None,
         confidences: list[float] | None,
@@ -321,7 +408,7 @@ class Predictor:
     ) -> None:
         # a mirrored row's input is the champion's row with the same id: not stored twice
         features = None if role == SHADOW else x
-        per_row_ms = latency_s * 1e3 / len(x)
+        per_row_ms = latency_s * 1e3 / len(ids)
         batch = RecordBatch(
             ids, utcnow(), model, version, role, features, classes, confidences, per_row_ms, error
         )

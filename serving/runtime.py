@@ -85,6 +85,7 @@ class ServingRuntime:
             predictor = Predictor(
                 slot, prediction_log, max_instances=serving.max_instances, metrics=metrics, router=router,
                 shadow_queue=serving.shadow_queue_size if serving.shadow_isolation == "thread" else None,
+                inputs=inputs,
             )  # fmt: skip
             batcher = MicroBatcher(
                 predictor.predict_many, max_rows=serving.max_batch_size,

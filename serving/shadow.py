@@ -12,21 +12,22 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
+from lifecycle.tensors import merge_compatible
 from serving.routing import Challenger
 
 log = logging.getLogger(__name__)
 
-RunShadow = Callable[[Challenger, NDArray[np.float32], list[str]], None]
+RunShadow = Callable[[Challenger, dict[str, NDArray[Any]], list[str]], None]
 
 
 @dataclass(frozen=True)
 class _Job:
     challenger: Challenger
-    x: NDArray[np.float32]
+    inputs: dict[str, NDArray[Any]]
     ids: list[str]
 
 
@@ -41,10 +42,11 @@ class ShadowMirror:
         self._thread = threading.Thread(target=self._work, name="shadow-mirror", daemon=True)
         self._thread.start()
 
-    def offer(self, challenger: Challenger, x: NDArray[np.float32], ids: list[str]) -> bool:
-        """Queue one mirrored request; False (and counted) when the queue is full."""
+    def offer(self, challenger: Challenger, inputs: dict[str, NDArray[Any]], ids: list[str]) -> bool:
+        """Queue one mirrored request (named input tensors, one id per item); False (and counted)
+        when the queue is full."""
         try:
-            self._queue.put_nowait(_Job(challenger, x, ids))
+            self._queue.put_nowait(_Job(challenger, inputs, ids))
             return True
         except queue.Full:
             self.dropped += 1
@@ -66,15 +68,16 @@ class ShadowMirror:
         _lower_priority()
         while True:
             jobs, stop = self._take()
-            # requests queued meanwhile run as one batch: one runtime call, one log submit
+            # requests queued meanwhile run as one batch where their item shapes match: one runtime
+            # call, one log submit
             for challenger, group in _by_challenger(jobs):
-                x = np.concatenate([job.x for job in group])
-                try:
-                    self._run(challenger, x, [i for job in group for i in job.ids])
-                    self.mirrored += len(group)
-                except Exception as exc:  # recorded as the challenger's error by the runner
-                    self.failed += len(group)
-                    log.debug("shadow run failed: %s", exc)
+                for inputs, members in merge_compatible([job.inputs for job in group]):
+                    try:
+                        self._run(challenger, inputs, [i for m in members for i in group[m].ids])
+                        self.mirrored += len(members)
+                    except Exception as exc:  # recorded as the challenger's error by the runner
+                        self.failed += len(members)
+                        log.debug("shadow run failed: %s", exc)
             if stop:
                 return
 

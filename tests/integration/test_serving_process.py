@@ -25,8 +25,9 @@ from intake import pretrained
 from intake.register import package_sklearn
 from intake.zoo import ppocr_cls_path, word_crops
 from lifecycle.data import DataSplits
-from lifecycle.db import create_db_engine, session_factory
-from lifecycle.db.schema import PredictionRow
+from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
+from lifecycle.db.schema import PredictionRow, RolloutRow
+from lifecycle.db.types import utcnow
 from lifecycle.input_store import InputStore, stack
 from lifecycle.local_version import ModelPackage
 from lifecycle.names import TAG_ARTIFACT_SHA256
@@ -50,7 +51,7 @@ def _serve_champion(
     settings = Settings(
         state_dir=tmp_path / "state", registry=RegistrySettings(tracking_uri=mlflow_server.url)
     )
-    process = ServingProcess(settings, ServingSettings(model=name, port=free_port(), **serving))
+    process = ServingProcess(settings, ServingSettings(**{"model": name, "port": free_port(), **serving}))
     process.start()
     return registry, name, settings, process
 
@@ -305,3 +306,101 @@ def test_one_process_serves_every_champion_loading_lazily_within_a_memory_budget
     assert [r.predicted_class for r in image_rows[:2]] == np.argmax(
         next(iter(expected.values())), axis=1
     ).tolist()
+
+
+@pytest.mark.slow
+def test_two_rollouts_on_two_models_route_open_inference_protocol_traffic_at_once(
+    mlflow_server: MlflowServerProcess, tmp_path: Path
+) -> None:
+    """An image classifier in canary (every request to v2) and a regressor in shadow (every request
+    mirrored to v2 in a child process) — at the same time, in one serving process."""
+    image = pretrained.ppocr_cls(tmp_path, n=40)
+    xd, yd = load_diabetes(return_X_y=True)
+    regressors = []
+    for alpha in (1.0, 30.0):  # two versions that answer differently
+        joblib.dump(Ridge(alpha=alpha).fit(xd, yd), tmp_path / f"ridge-{alpha}.joblib")
+        np.savez(tmp_path / "diabetes.npz", X=xd, y=yd)
+        regressors.append(
+            package_sklearn("diabetes", tmp_path / f"ridge-{alpha}.joblib", tmp_path / "diabetes.npz")
+        )
+    registry, image_name, settings, serving = _serve_champion(
+        mlflow_server, image, tmp_path, "canary", poll_interval_s=0.5, model="", input_sample_rate=0.0
+    )
+    registry.register(replace(image, name=image_name))  # v2
+    regressor_name = f"shadow-{image_name.removeprefix('canary-')}"
+    for package in regressors:
+        registry.register(replace(package, name=regressor_name))
+    registry.set_alias(regressor_name, "champion", "1", actor="test")
+    engine = create_db_engine(settings.database_url)
+    upgrade_to_head(engine)
+    now = utcnow()
+    with session_factory(engine).begin() as session:
+        for model, phase, weight, mirror in (
+            (image_name, "canary", 1.0, 0.0),
+            (regressor_name, "shadow", 0.0, 1.0),
+        ):
+            session.add(RolloutRow(
+                model_name=model, champion="1", challenger="2", phase=phase, step=1, failures=0, paused=False,
+                canary_weight=weight, mirror_share=mirror, started_at=now, step_started_at=now, updated_at=now,
+                started_by="test", reason="", policy={},
+            ))  # fmt: skip
+    crops = word_crops(3, seed=2)[0]
+    x = xd[:4].astype(np.float32)
+    try:
+        deadline = time.monotonic() + 60
+        while not serving.ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        client = triton.InferenceServerClient(url=serving.url.removeprefix("http://"))
+        deadline = time.monotonic() + 10  # the regressor got its champion after the start: the next poll
+        while (
+            time.monotonic() < deadline
+            and not httpx.get(f"{serving.url}/v2/models/{regressor_name}", timeout=30).is_success
+        ):
+            time.sleep(0.2)
+        (regressor_input,) = client.get_model_metadata(regressor_name)["inputs"]
+        for name in (image_name, regressor_name):  # loaded on first use, then the poll loads each challenger
+            assert client.is_model_ready(name)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            models = httpx.get(f"{serving.url}/admin/status", timeout=10).json()["host"]["models"]
+            if all((models[n]["rollout"] or {}).get("loaded") for n in (image_name, regressor_name)):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the challengers were not loaded: {models}")
+        answered = []
+        for i in range(3):
+            tensor = triton.InferInput("x", [1, 3, 48, 192], "FP32")
+            tensor.set_data_from_numpy(crops[i : i + 1], binary_data=True)
+            answered.append(
+                client.infer(image_name, [tensor], request_id=f"img-{i}").get_response()["model_version"]
+            )
+            tensor = triton.InferInput(regressor_input["name"], [1, 10], "FP32")
+            tensor.set_data_from_numpy(x[i : i + 1])
+            result = client.infer(regressor_name, [tensor], request_id=f"reg-{i}")
+            assert result.get_response()["model_version"] == "1"  # the shadow never answers
+        assert answered == ["2", "2", "2"]  # the canary answers its whole share
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            shadow = httpx.get(f"{serving.url}/admin/status", timeout=10).json()["host"]["models"][
+                regressor_name
+            ]
+            if shadow["rollout"]["shadow"]["mirrored"] == 3:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the shadow did not answer the three mirrored requests: {shadow['rollout']}")
+    finally:
+        serving.stop()
+    with session_factory(engine)() as session:
+        rows = session.execute(
+            select(PredictionRow.model_name, PredictionRow.version, PredictionRow.role, PredictionRow.request_id, PredictionRow.summary)
+            .where(PredictionRow.model_name.in_([image_name, regressor_name]))
+        ).all()  # fmt: skip
+    engine.dispose()
+    assert sorted((r.model_name == image_name, r.version, r.role) for r in rows) == sorted(
+        [(True, "2", "canary")] * 3 + [(False, "1", "champion")] * 3 + [(False, "2", "shadow")] * 3
+    )
+    shadow_values = {r.request_id: r.summary["values"] for r in rows if r.role == "shadow"}
+    expected = Ridge(alpha=30.0).fit(xd, yd).predict(xd[:3])
+    assert np.allclose([shadow_values[f"reg-{i}"][0] for i in range(3)], expected, rtol=1e-4)  # v2 answered

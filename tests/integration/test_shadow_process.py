@@ -17,7 +17,9 @@ from sklearn.datasets import load_wine
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import Engine, select
 
+from intake import pretrained
 from intake.register import package_sklearn
+from intake.zoo import ppocr_cls_path, word_crops
 from lifecycle.data import DataSplits
 from lifecycle.db import session_factory
 from lifecycle.db.schema import PredictionRow
@@ -35,6 +37,7 @@ def _mirror(tmp_path: Path, package: ModelPackage, engine: Engine) -> ProcessMir
     return ProcessMirror(
         model="m", version="7", files={"model.onnx": model}, runtime="onnxruntime",
         inference_precision=None, database_url=engine.url.render_as_string(hide_password=False),
+        contract=package.contract,
     )  # fmt: skip
 
 
@@ -50,7 +53,7 @@ def test_mirrored_requests_are_run_and_logged_by_the_child(
     try:
         x = tabular_data.x_test[:30].astype(np.float32)
         for i in range(0, 30, 3):  # ten requests of three rows
-            assert mirror.offer(x[i : i + 3], [f"r{i}:{k}" for k in range(3)])
+            assert mirror.offer({"x": x[i : i + 3]}, [f"r{i}:{k}" for k in range(3)])
         assert mirror.wait_idle(30), mirror.stats()
         assert mirror.stats() == {"mirrored": 10, "failed": 0, "dropped": 0, "pending": 0}
         assert mirror.precision == "fp32"
@@ -82,7 +85,9 @@ def test_a_scikit_learn_challenger_is_judged_on_its_class_scores(
         database_url=migrated_engine.url.render_as_string(hide_password=False), contract=package.contract,
     )  # fmt: skip
     try:  # its graph answers label first, probabilities second: the child reads the probabilities
-        assert mirror.offer(x[:20].astype(np.float32), [f"w{i}" for i in range(20)])
+        assert mirror.offer(
+            {package.contract.inputs[0].name: x[:20].astype(np.float32)}, [f"w{i}" for i in range(20)]
+        )
         assert mirror.wait_idle(30) and mirror.stats()["failed"] == 0, mirror.stats()
     finally:
         mirror.close()
@@ -99,8 +104,8 @@ def test_what_cannot_be_queued_is_dropped_and_counted_and_a_dead_child_shows(
     mirror = _mirror(tmp_path, tabular_package, migrated_engine)
     try:
         huge = np.zeros((200_000, 30), dtype=np.float32)  # 24 MB: larger than any socket buffer
-        assert not mirror.offer(huge, ["big"])
-        assert mirror.offer(tabular_data.x_test[:1].astype(np.float32), ["small"])
+        assert not mirror.offer({"x": huge}, ["big"])
+        assert mirror.offer({"x": tabular_data.x_test[:1].astype(np.float32)}, ["small"])
         assert mirror.wait_idle(30)
         assert mirror.stats()["dropped"] == 1 and mirror.stats()["mirrored"] == 1
         deadline = time.monotonic() + 10  # written within the log's flush interval
@@ -109,20 +114,23 @@ def test_what_cannot_be_queued_is_dropped_and_counted_and_a_dead_child_shows(
         os.kill(mirror._process.pid, signal.SIGKILL)
         mirror._process.wait(10)
         assert not mirror.alive
-        assert not mirror.offer(tabular_data.x_test[:1].astype(np.float32), ["after"])  # never raises
+        assert not mirror.offer({"x": tabular_data.x_test[:1].astype(np.float32)}, ["after"])  # never raises
         assert mirror.stats()["dropped"] == 2
     finally:
         mirror.close()
     assert [r.request_id for r in _shadow_rows(migrated_engine)] == ["small"]
 
 
-def test_a_model_the_child_cannot_load_is_a_clear_error(tmp_path: Path, migrated_engine: Engine) -> None:
+def test_a_model_the_child_cannot_load_is_a_clear_error(
+    tmp_path: Path, tabular_package: ModelPackage, migrated_engine: Engine
+) -> None:
     broken = tmp_path / "model.onnx"
     broken.write_bytes(b"not an onnx graph")
     with pytest.raises(ShadowProcessError, match=r"shadow process for v3: \w+"):
         ProcessMirror(
             model="m", version="3", files={"model.onnx": broken}, runtime="onnxruntime",
             inference_precision=None, database_url=migrated_engine.url.render_as_string(hide_password=False),
+            contract=tabular_package.contract,
         )  # fmt: skip
 
 
@@ -153,3 +161,31 @@ def test_the_router_restarts_a_dead_shadow_process_and_stops_it_when_the_rollout
     while started[1].alive and time.monotonic() < deadline:
         time.sleep(0.05)
     assert router.challenger is None and not started[1].alive
+
+
+def test_an_image_classifier_is_mirrored_through_files_when_a_request_exceeds_a_datagram(
+    tmp_path: Path, migrated_engine: Engine
+) -> None:
+    """PP-OCR's classifier: a request of 8 crops (884 KB) is more than one datagram carries, so it
+    travels as a file; a single crop as a datagram. Both answered and logged as the model would."""
+    package = pretrained.ppocr_cls(tmp_path, n=16)
+    mirror = ProcessMirror(
+        model="ppocr", version="2", files={"model.onnx": ppocr_cls_path()}, runtime="onnxruntime",
+        inference_precision=None, database_url=migrated_engine.url.render_as_string(hide_password=False),
+        contract=package.contract,
+    )  # fmt: skip
+    crops = word_crops(9, seed=3)[0]
+    try:
+        assert mirror.offer({"x": crops[:8]}, [f"big:{i}" for i in range(8)])
+        assert mirror.offer({"x": crops[8:]}, ["one"])
+        assert mirror.wait_idle(30) and mirror.stats()["mirrored"] == 2, mirror.stats()
+        assert not any(mirror._spill_dir.iterdir())  # the child removed what it read
+    finally:
+        mirror.close()
+    assert not mirror._spill_dir.exists()
+    rows = {r.request_id: r for r in _shadow_rows(migrated_engine)}
+    probabilities = OrtRunner(ppocr_cls_path()).run_named({"x": crops})
+    scores = next(iter(probabilities.values()))
+    for i, request_id in enumerate([*(f"big:{i}" for i in range(8)), "one"]):
+        assert rows[request_id].predicted_class == int(scores[i].argmax()), request_id
+        assert rows[request_id].confidence == pytest.approx(float(scores[i].max()), abs=1e-5)
