@@ -31,6 +31,8 @@ TAG_ROLLOUT_OUTCOME = "lifecycle.rollout"
 TAG_ROLLOUT_REASON = "lifecycle.rollout_reason"
 ROLLOUT_TAG_PREFIX = "lifecycle.rollout."
 """Per-model rollout policy overrides, as registered-model tags (``lifecycle.rollout.steps``)."""
+SERVING_TAG_PREFIX = "lifecycle.serving."
+"""Per-model serving overrides, as registered-model tags (``lifecycle.serving.max_batch_size``)."""
 
 
 class Severity(StrEnum):

@@ -67,9 +67,11 @@ class MicroBatcher(Generic[Item, Result]):
         may_block: Callable[[int], bool] = lambda rows: True,
         run_one: Callable[[Item], Result] | None = None,
         name: str = "batcher",
+        max_wait_s: float = 0.0,
     ) -> None:
         """``run_one``: answers a lone request that runs at once (raises instead of returning an
-        exception); without it, ``run`` gets a batch of one."""
+        exception); without it, ``run`` gets a batch of one. ``max_wait_s``: how long a batch that
+        is not full waits for more (Triton's ``max_queue_delay``); 0, the default, never waits."""
         if max_rows < 1:
             raise ValueError(f"max_rows must be at least 1, got {max_rows}")
         self._run = run
@@ -77,6 +79,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._inline_max_s = inline_max_s
         self._may_block = may_block
         self._run_one = run_one
+        self._max_wait_s = max_wait_s
         self._lone_s: deque[float] = deque(maxlen=LONE_WINDOW)  # recent lone calls; none: unknown
         self._call_s = float("inf")  # their median; inline only once it is known
         self._queue: deque[_Pending[Item, Result]] = deque()
@@ -88,7 +91,7 @@ class MicroBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         pending: _Pending[Item, Result] = _Pending(item, rows, loop.create_future())
         self._queue.append(pending)
-        if self._worker is None and len(self._queue) == 1:
+        if self._worker is None and len(self._queue) == 1 and self._max_wait_s <= 0:
             # The batcher is idle. Yield once, so that requests which arrived together reach the
             # queue behind this one (they then start the batch worker); if none did, run this one
             # here, in its own task: no batch task, and one loop turn fewer than through it.
@@ -119,6 +122,8 @@ class MicroBatcher(Generic[Item, Result]):
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if self._max_wait_s > 0 and sum(p.rows for p in self._queue) < self.max_rows:
+                await asyncio.sleep(self._max_wait_s)  # let the batch fill
             batch = [p for p in self._take_live() if not p.future.done()]  # skip cancelled callers
             if not batch:
                 if not self._queue:

@@ -29,8 +29,10 @@ from pathlib import Path
 
 from lifecycle.errors import LifecycleError
 from serving.batching import MicroBatcher
+from serving.inference import Answered, Inference, InferRequest
 from serving.predictor import PredictInput, Prediction, Predictor
 from serving.routing import Router
+from serving.settings import ModelServing
 from serving.slot import ModelNotReadyError, ModelSlot
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,11 @@ class HostedModel:
     router: Router
     predictor: Predictor
     batcher: MicroBatcher[PredictInput, Prediction]
+    """The JSON rows API's batcher (``/v1/predict``)."""
+    inference: Inference
+    tensor_batcher: MicroBatcher[InferRequest, Answered]
+    """The Open Inference Protocol's batcher."""
+    limits: ModelServing
     pinned: bool = False
     """The default model: loaded at start, never unloaded."""
     last_used: float = 0.0
@@ -75,6 +82,7 @@ class HostedModel:
             return
         self._closed = True
         self.batcher.close()
+        self.tensor_batcher.close()
         if self.predictor.shadow is not None:
             self.predictor.shadow.close()
         self.router.close()
@@ -96,6 +104,11 @@ class HostedModel:
             "unloads": self.unloads,
             "rollout": self.rollout_status(),
             "batching": {"max_rows": self.batcher.max_rows, **asdict(self.batcher.stats)},
+            "tensor_batching": {
+                "max_items": self.tensor_batcher.max_rows,
+                **asdict(self.tensor_batcher.stats),
+            },
+            "limits": self.limits.model_dump(),
         }
 
     def rollout_status(self) -> dict[str, object] | None:

@@ -21,7 +21,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from lifecycle import __version__
+from lifecycle.tensors import batch_size
 from serving.host import HostedModel, NotServedError
+from serving.inference import InferRequest
 from serving.oip import ProtocolError, encode_infer_response, error_body, model_metadata, parse_infer
 from serving.predict_route import ACTIVE
 from serving.prediction_log import LogOverloadedError
@@ -124,7 +126,12 @@ async def model_ready(name: str, version: str | None = None) -> Response:
     return Response(status_code=HTTPStatus.OK)
 
 
-INFER = {**ERRORS, 413: {"description": 'Over LIFECYCLE_SERVING_MAX_TENSOR_ELEMENTS: {"error": "..."}'}}
+INFER = {
+    **ERRORS,
+    413: {
+        "description": 'Over the model\'s tensor element limit (LIFECYCLE_SERVING_MAX_TENSOR_ELEMENTS, or its lifecycle.serving.max_tensor_elements tag): {"error": "..."}'
+    },
+}
 
 
 @api.post("/models/{name}/infer", responses=INFER)
@@ -146,17 +153,15 @@ async def _infer(use: _Use, request: Request) -> Response:
     try:
         parsed = parse_infer(
             await request.body(), request.headers.get("inference-header-content-length"), served.contract,
-            max_elements=runtime.serving.max_tensor_elements,
+            max_elements=use.hosted.limits.max_tensor_elements,
         )  # fmt: skip
     except ProtocolError as exc:
         return _error(exc.status, str(exc))
     router = use.hosted.router  # the routing key matters only while a rollout routes traffic
     key = request.headers.get(runtime.serving.request_key_header) if router.challenger else None
+    job = InferRequest(parsed.inputs, parsed.id or os.urandom(16).hex(), key)
     try:
-        answered, outputs = await run_in_threadpool(
-            use.hosted.predictor.infer, parsed.inputs, request_id=parsed.id or os.urandom(16).hex(),
-            request_key=key,
-        )  # fmt: skip
+        answered, outputs = await use.hosted.tensor_batcher.submit(job, rows=batch_size(parsed.inputs))
     except (ModelNotReadyError, LogOverloadedError) as exc:
         return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
     except Exception:

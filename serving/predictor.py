@@ -21,7 +21,6 @@ from lifecycle.contract import ModelContract
 from lifecycle.db.types import utcnow
 from lifecycle.input_store import InputStore
 from lifecycle.names import CANARY, SHADOW
-from lifecycle.tensors import batch_size
 from serving.metrics import ServingMetrics
 from serving.prediction_log import PredictionLog, RecordBatch
 from serving.routing import Challenger, Router
@@ -247,7 +246,7 @@ class Predictor:
             if canary is None:
                 for_champion.append(job)
             elif canary.served is None:  # could not load: counted as its error, the champion answers
-                self._log_error(champion.name, canary, job.x, job.ids, CANARY)
+                self.log_error(champion.name, canary, job.x, job.ids, CANARY)
                 for_champion.append(job)
             else:
                 by_canary.setdefault(id(canary), (canary, []))[1].append(job)
@@ -291,46 +290,12 @@ class Predictor:
 
     def _run_shadow(self, challenger: Challenger, inputs: dict[str, NDArray[Any]], ids: list[str]) -> None:
         if challenger.shadow is None:
-            self._log_error(self.slot.status.model, challenger, None, ids, SHADOW)
+            self.log_error(self.slot.status.model, challenger, None, ids, SHADOW)
             raise RuntimeError(challenger.error)
-        self._run_named(challenger.shadow, inputs, ids, SHADOW)
+        self.run_named(challenger.shadow, inputs, ids, SHADOW)
 
-    # -- named tensors of any model (the Open Inference Protocol) ------------------------------
-    def infer(
-        self, inputs: dict[str, NDArray[Any]], *, request_id: str, request_key: str | None = None
-    ) -> tuple[Served, dict[str, NDArray[Any]]]:
-        """Answer one request of named tensors (checked against the contract): the canary answers its
-        share (with the champion's interface; a failure is logged as its error and the champion
-        answers), the champion the rest, and a share of the champion's requests is mirrored to the
-        shadow. Returns who answered and the outputs. :raises ModelNotReadyError, LogOverloadedError:
-        :raises Exception: the champion's runtime failed (logged as its error)."""
-        champion = self.slot.current()
-        ids = row_ids(request_id, batch_size(inputs))
-        router = self.router
-        challenger = router.challenger if router is not None else None
-        if (
-            challenger is not None
-            and router is not None
-            and (canary := router.canary(request_key)) is not None
-        ):
-            if canary.served is None:  # could not load: counted as its error, the champion answers
-                self._log_error(champion.name, canary, None, ids, CANARY)
-            else:
-                try:
-                    return canary.served, self._run_named(
-                        canary.served, inputs, ids, CANARY, champion.contract
-                    )
-                except Exception as exc:
-                    log.debug("canary v%s failed, champion answers: %s", canary.plan.challenger, exc)
-        outputs = self._run_named(champion, inputs, ids, champion.role)
-        if challenger is not None and router is not None and (mirror := router.mirror()) is not None:
-            if mirror.mirror is not None:  # a child process runs and logs it
-                mirror.mirror.offer(inputs, ids)
-            elif self.shadow is not None:
-                self.shadow.offer(mirror, inputs, ids)
-        return champion, outputs
-
-    def _run_named(
+    # -- named tensors of any model (the Open Inference Protocol; routed by serving.inference) --
+    def run_named(
         self, served: Served, inputs: dict[str, NDArray[Any]], ids: list[str], role: str,
         interface: ModelContract | None = None,
     ) -> dict[str, NDArray[Any]]:  # fmt: skip
@@ -389,7 +354,7 @@ class Predictor:
             self.metrics.series(served.name, served.version, role).observe(latency_s, answer.confidences)
         return answer
 
-    def _log_error(
+    def log_error(
         self, model: str, challenger: Challenger, x: NDArray[np.float32] | None, ids: list[str], role: str
     ) -> None:
         self._submit(model, challenger.plan.challenger, role, x, ids, None, None, 0.0, challenger.error)

@@ -12,19 +12,22 @@ from sqlalchemy import Engine
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.db.feedback import FeedbackStore, label_index
 from lifecycle.db.traffic import TrafficPlans
+from lifecycle.errors import LifecycleError
 from lifecycle.input_store import InputStore
 from lifecycle.names import SHADOW
 from lifecycle.runtimes.load import runtime_of
 from lifecycle.settings import Settings
+from registry.abc import ModelRegistry
 from registry.mlflow import MlflowModelRegistry
 from serving.batching import MicroBatcher
 from serving.gc_tuning import WATCH as GC_WATCH
 from serving.host import HostedModel, ModelHost, NotServedError
+from serving.inference import Inference
 from serving.metrics import ServingMetrics, serving_metrics
 from serving.prediction_log import PredictionLog
 from serving.predictor import Predictor
 from serving.routing import Router
-from serving.settings import ServingSettings
+from serving.settings import ModelServing, ServingSettings
 from serving.shadow_process import ProcessMirror
 from serving.slot import ModelSlot
 
@@ -94,7 +97,16 @@ class ServingRuntime:
                 may_block=lambda rows: not prediction_log.has_room(2 * rows), run_one=predictor.predict_one,
                 name=f"predict-{model}",
             )  # fmt: skip
-            return HostedModel(model, slot, router, predictor, batcher, pinned=pinned)
+            limits = _limits(registry, model, serving)
+            inference = Inference(predictor)
+            tensor_batcher = MicroBatcher(
+                inference.infer_many, max_rows=limits.max_batch_size, max_wait_s=limits.max_batch_wait_ms / 1e3,
+                may_block=lambda rows: not prediction_log.has_room(2 * rows), run_one=inference.infer,
+                inline_max_s=serving.inline_max_ms / 1e3, name=f"infer-{model}",
+            )  # fmt: skip
+            return HostedModel(
+                model, slot, router, predictor, batcher, inference, tensor_batcher, limits, pinned=pinned
+            )
 
         host = ModelHost(
             build, lambda: registry.with_alias(serving.alias), default=serving.model, names=serving.models,
@@ -154,3 +166,13 @@ class ServingRuntime:
             "input_store": {"sample_rate": self.inputs.sample_rate, **asdict(self.inputs.stats)},
             "gc": GC_WATCH.status(),
         }
+
+
+def _limits(registry: ModelRegistry, model: str, serving: ServingSettings) -> ModelServing:
+    """The model's serving limits: settings, overridden by its ``lifecycle.serving.*`` tags. A tag
+    that cannot be read or is not valid leaves the settings' values (and says so in the log)."""
+    try:
+        return ModelServing.of(serving, registry.model_tags(model))
+    except (LifecycleError, ValueError) as exc:
+        log.warning("serving %s with the default limits: its lifecycle.serving.* tags: %s", model, exc)
+        return ModelServing.of(serving, {})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Le
-from pydantic import field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from lifecycle.names import SERVING_TAG_PREFIX
 
 
 class ServingSettings(BaseSettings):
@@ -42,7 +45,8 @@ class ServingSettings(BaseSettings):
     max_body_bytes: Annotated[int, Ge(1024)] = 4 * 1024 * 1024
     """Larger request bodies get 413 before they are parsed."""
     max_tensor_elements: Annotated[int, Ge(1)] = 4 * 1024 * 1024
-    """Tensor elements in one Open Inference Protocol request at most (all inputs together); 413 above."""
+    """Tensor elements in one Open Inference Protocol request at most (all inputs together); 413 above.
+    Per model: the registered-model tag ``lifecycle.serving.max_tensor_elements``."""
     runtime_threads: Annotated[int, Ge(0)] = 0
     """Intra-op threads of the model runtime; 0: the runtime's default."""
     log_queue_size: Annotated[int, Ge(1)] = 20_000
@@ -65,8 +69,12 @@ class ServingSettings(BaseSettings):
     input_store_batch_items: Annotated[int, Ge(1)] = 256
     """Sampled items written together in one compressed file (or when 5 s passed)."""
     max_batch_size: Annotated[int, Ge(1)] = 32
-    """Most rows in one adaptive batch of the JSON predict API (concurrent requests run as one model
-    call; a request that finds the model idle never waits). 1 turns batching off."""
+    """Most items in one adaptive batch, of the JSON predict API and of the Open Inference Protocol
+    (concurrent requests run as one model call; a request that finds the model idle never waits).
+    1 turns batching off. Per model: the registered-model tag ``lifecycle.serving.max_batch_size``."""
+    max_batch_wait_ms: Annotated[float, Ge(0)] = 0.0
+    """How long an Open Inference Protocol batch that is not full waits for more requests (Triton's
+    ``max_queue_delay``); 0 never waits. Per model: tag ``lifecycle.serving.max_batch_wait_ms``."""
     inline_max_ms: Annotated[float, Ge(0)] = 5.0
     """A lone request runs on the event loop, skipping the hop to the batch thread (~0.5 ms), while
     the median of the last 15 lone model calls is under this; 0: always hop. Only a request that
@@ -99,3 +107,25 @@ class ServingSettings(BaseSettings):
                 return json.loads(value)
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+
+class ModelServing(BaseModel):
+    """One model's serving limits: the process's settings, overridden by the registered model's
+    tags ``lifecycle.serving.<field>`` (set in the MLflow UI, say)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    max_batch_size: Annotated[int, Ge(1)]
+    max_batch_wait_ms: Annotated[float, Ge(0)]
+    max_tensor_elements: Annotated[int, Ge(1)]
+
+    @classmethod
+    def of(cls, serving: ServingSettings, tags: Mapping[str, str]) -> ModelServing:
+        """:raises ValueError: a tag that is not a valid value (its message names it)."""
+        values: dict[str, object] = {name: getattr(serving, name) for name in cls.model_fields}
+        values.update({
+            key.removeprefix(SERVING_TAG_PREFIX): value
+            for key, value in tags.items()
+            if key.startswith(SERVING_TAG_PREFIX) and key.removeprefix(SERVING_TAG_PREFIX) in cls.model_fields
+        })  # fmt: skip
+        return cls.model_validate(values)

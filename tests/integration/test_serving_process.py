@@ -23,7 +23,7 @@ from tritonclient.utils import InferenceServerException
 
 from intake import pretrained
 from intake.register import package_sklearn
-from intake.zoo import ppocr_cls_path, word_crops
+from intake.zoo import ppocr_cls_path, sentences, tokenize, word_crops
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
 from lifecycle.db.schema import PredictionRow, RolloutRow
@@ -404,3 +404,45 @@ def test_two_rollouts_on_two_models_route_open_inference_protocol_traffic_at_onc
     shadow_values = {r.request_id: r.summary["values"] for r in rows if r.role == "shadow"}
     expected = Ridge(alpha=30.0).fit(xd, yd).predict(xd[:3])
     assert np.allclose([shadow_values[f"reg-{i}"][0] for i in range(3)], expected, rtol=1e-4)  # v2 answered
+
+
+@pytest.mark.slow
+def test_token_requests_of_different_lengths_are_batched_padded_and_answered_as_alone(
+    mlflow_server: MlflowServerProcess, tmp_path: Path
+) -> None:
+    """all-MiniLM-L6-v2 over the Open Inference Protocol: concurrent requests of 12, 20 and 32 tokens
+    run padded in shared model calls (a 100 ms batch wait), each answered as it would be alone."""
+    package = pretrained.minilm(tmp_path, n=16, length=32)
+    _, name, _, serving = _serve_champion(
+        mlflow_server, package, tmp_path, "minilm", model="", max_batch_wait_ms=100, input_sample_rate=0.0
+    )
+    texts = sentences(9, seed=4)
+    requests = [tokenize(texts[i : i + 1], length=(12, 20, 32)[i % 3]) for i in range(9)]
+    (tmp_path / "minilm.onnx").write_bytes(package.model_files["model.onnx"])
+    alone = [OrtRunner(tmp_path / "minilm.onnx").run_named(r)["token_embeddings"] for r in requests]
+    try:
+        deadline = time.monotonic() + 60
+        while not serving.ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        client = triton.InferenceServerClient(url=serving.url.removeprefix("http://"), concurrency=9)
+        assert client.is_model_ready(name)
+
+        def tensors(request: dict[str, np.ndarray]) -> list[triton.InferInput]:
+            out = []
+            for key, value in request.items():
+                tensor = triton.InferInput(key, list(value.shape), "INT64")
+                tensor.set_data_from_numpy(value, binary_data=True)
+                out.append(tensor)
+            return out
+
+        pending = [client.async_infer(name, tensors(r)) for r in requests]
+        answers = [p.get_result().as_numpy("token_embeddings") for p in pending]
+        batching = httpx.get(f"{serving.url}/admin/status", timeout=10).json()["host"]["models"][name][
+            "tensor_batching"
+        ]
+    finally:
+        serving.stop()
+    for request, answer, expected in zip(requests, answers, alone, strict=True):
+        assert answer.shape == (1, request["input_ids"].shape[1], 384)  # cut back to its own length
+        assert np.allclose(answer, expected, atol=1e-4)
+    assert batching["items"] == 9 and batching["batches"] < 9, batching  # some requests shared a call

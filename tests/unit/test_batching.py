@@ -306,3 +306,21 @@ def test_a_lone_inline_request_goes_to_run_one_and_its_error_fails_only_it() -> 
 
     asyncio.run(main())
     assert lone == [2, 4] and run.batches == [[1], [5, 6]]
+
+
+def test_a_max_wait_lets_requests_that_arrive_apart_share_a_batch() -> None:
+    for wait_s, expected in ((0.0, [[1], [2]]), (0.2, [[1, 2]])):
+        run = Recorder()
+
+        async def main(run: Recorder = run, wait_s: float = wait_s) -> None:
+            batcher = MicroBatcher(run, max_rows=8, max_wait_s=wait_s)
+
+            async def later() -> int:
+                await asyncio.sleep(0.05)
+                return await batcher.submit(2, rows=1)
+
+            assert await asyncio.gather(batcher.submit(1, rows=1), later()) == [10, 20]
+            batcher.close()
+
+        asyncio.run(main())
+        assert run.batches == expected, wait_s

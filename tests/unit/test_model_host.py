@@ -14,6 +14,7 @@ import pytest
 from lifecycle.errors import RegistryUnavailableError
 from serving.batching import MicroBatcher
 from serving.host import MB, HostedModel, ModelHost, NotServedError
+from serving.settings import ModelServing, ServingSettings
 from serving.slot import ModelNotReadyError, SlotStatus
 
 
@@ -79,7 +80,9 @@ def make_host(
         router = SimpleNamespace(challenger=None, refresh=lambda: None, close=lambda: None)
         return HostedModel(
             name, cast(Any, slot), cast(Any, router), cast(Any, SimpleNamespace(shadow=None)),
-            cast(Any, MicroBatcher(lambda items: list(items), max_rows=4)), pinned=pinned,
+            cast(Any, MicroBatcher(lambda items: list(items), max_rows=4)), cast(Any, None),
+            cast(Any, MicroBatcher(lambda items: list(items), max_rows=4)), ModelServing.of(ServingSettings(), {}),
+            pinned=pinned,
         )  # fmt: skip
 
     host = ModelHost(
