@@ -12,7 +12,8 @@
 - throughput at concurrency 32: ours vs ``mlflow models serve`` (goal ≥ 1.0×), and our adaptive
   batching on vs off (the same service started with ``LIFECYCLE_SERVING_MAX_BATCH_SIZE=1``; goal
   ≥ 1.5×); BentoML's own batching (``/v1/predict_array``) for comparison;
-- bounded load for ``--soak`` seconds, then shutdown: requests answered == records logged.
+- bounded load for ``--soak`` seconds, then shutdown: requests answered == records logged;
+- ``--part oip``: the Open Inference Protocol with three models in one process (``benchmarks.serving_oip``).
 
     .venv/bin/python -m benchmarks.serving [--example digits-teacher] [--rounds 5] [--seconds 8] [--soak 60]
 
@@ -37,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from benchmarks import serving_oip
 from benchmarks.common import rounded, start_mlflow, write_results
 from cli.workflows import train_and_register
 from control.services import connect
@@ -151,14 +153,39 @@ def main() -> None:
         default=1500,
         help="requests per server in each of 3 shuffled ours-vs-bare blocks",
     )
+    parser.add_argument(
+        "--part", choices=("all", "rows", "oip"), default="all",
+        help="rows: the JSON rows API against the raw runtime, bare BentoML and mlflow; oip: the Open "
+        "Inference Protocol with three models (benchmarks.serving_oip); a part's run keeps the other's figures",
+    )  # fmt: skip
+    parser.add_argument("--mixed-seconds", type=float, default=60.0, help="the three models' mixed load")
     args = parser.parse_args()
     state, mlflow = start_mlflow("bench-serving-")
-    processes: list[ManagedProcess | ServingProcess] = []
     try:
         settings = Settings(state_dir=state, registry=RegistrySettings(tracking_uri=mlflow.url))
         services = connect(settings)
         console.print(f"training and registering {args.example} …")
         version = train_and_register(services.registry, args.example, alias="champion").version
+        figures: dict[str, Any] = {}
+        if args.part in ("all", "rows"):
+            figures |= rows_part(args, settings, version, state, mlflow.url)
+        if args.part in ("all", "oip"):
+            figures |= serving_oip.run(
+                settings, services.registry, version.name, state, mlflow.url, rounds=args.rounds,
+                requests=args.requests, seconds=args.seconds, mixed_seconds=args.mixed_seconds, console=console,
+            )  # fmt: skip
+        console.print(f"wrote {write_results('serving', figures, merge=True)}")
+    finally:
+        mlflow.stop()
+
+
+def rows_part(
+    args: argparse.Namespace, settings: Settings, version: Any, state: Path, mlflow_url: str
+) -> dict[str, Any]:
+    """The JSON rows API (``/v1/predict``): every figure of the rows part."""
+    processes: list[ManagedProcess | ServingProcess] = []
+    services = connect(settings)
+    try:
         local = services.registry.download(version.name, version.version, state / "model")
         x_test = local.splits().x_test
         x = x_test[:1]
@@ -179,7 +206,7 @@ def main() -> None:
         env = {
             **os.environ,
             "BARE_MODEL_PATH": str(local.onnx_path),
-            "MLFLOW_TRACKING_URI": mlflow.url,
+            "MLFLOW_TRACKING_URI": mlflow_url,
             # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
@@ -338,11 +365,10 @@ def main() -> None:
             "log_rows_total": after,
             "goal_met_soak_lossless": lossless,
         }
-        console.print(f"wrote {write_results('serving', figures)}")
+        return figures
     finally:
         for p in processes:
             p.stop()
-        mlflow.stop()
 
 
 def _raw_p50(runner: OrtRunner, x: np.ndarray, n: int, gap_s: float = 0.0) -> float:
