@@ -10,10 +10,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
-from lifecycle.db.feedback import FeedbackStore, label_index
+from lifecycle.db.feedback import FeedbackStore
 from lifecycle.db.traffic import TrafficPlans
 from lifecycle.errors import LifecycleError
 from lifecycle.input_store import InputStore
+from lifecycle.labels import parse_label
 from lifecycle.names import SHADOW
 from lifecycle.runtimes.load import runtime_of
 from lifecycle.settings import Settings
@@ -127,17 +128,18 @@ class ServingRuntime:
         return self.host.get(self.host.default)
 
     def record_feedback(
-        self, request_id: str, label: str | int, *, source: str, model: str | None = None
+        self, request_id: str, label: object, *, source: str, model: str | None = None
     ) -> tuple[str, str]:
-        """Store a true label for a request served by ``model`` (default: the default model).
+        """Store a true label, of the model's task (``lifecycle.labels``), for a request served by
+        ``model`` (default: the default model). Returns the model and the label as stored.
 
-        :raises ContractViolationError: unknown label. :raises NotServedError, ModelNotReadyError:"""
+        :raises ContractViolationError: a label the task does not take. :raises NotServedError,
+        ModelNotReadyError:"""
         with self.host.using(model or self.default.name) as hosted:
             served = hosted.slot.current()
-        names = served.contract.class_names
-        index = label_index(label, names)
-        self.feedback.record(served.name, request_id, index, source)
-        return served.name, names[index]
+        checked = parse_label(served.contract, label)
+        self.feedback.record(served.name, request_id, checked, source)
+        return served.name, checked.describe(served.contract)
 
     def close(self) -> None:
         self.host.close()

@@ -34,13 +34,23 @@ from serving.slot import ModelNotReadyError
 from serving.tracing import untraced_when_sampling_off
 
 
+class BoxLabel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    box: list[float] = Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in the input's pixels.")
+    class_: str | int = Field(default=0, alias="class", description="Its class: name or index.")
+
+
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     request_id: str = Field(
         max_length=64, pattern=r"^[\w\-.:]+$", description="The id a prediction answered with."
     )
-    label: str | int = Field(description="The true class: its name, or its index.")
+    label: str | int | float | list[float] | list[BoxLabel] = Field(
+        description="The true label, of the model's task: a classifier's class (name or index), a "
+        "regressor's value(s), a detector's boxes ([] when there is nothing to find)."
+    )
     model: str | None = Field(
         default=None, max_length=256, description="The model that answered; default: the default model."
     )
@@ -94,8 +104,11 @@ class Classifier:
     def feedback(self, request: FeedbackRequest, /, ctx: bentoml.Context) -> FeedbackAck:
         """Attach the true label to a served request id (ground truth for retraining)."""
         try:
+            label_value: object = request.label
+            if isinstance(request.label, list) and request.label and isinstance(request.label[0], BoxLabel):
+                label_value = [b.model_dump(by_alias=True) for b in request.label if isinstance(b, BoxLabel)]
             model, label = self.runtime.record_feedback(
-                request.request_id, request.label, source=ctx.request.headers.get("x-actor", "api")[:200],
+                request.request_id, label_value, source=ctx.request.headers.get("x-actor", "api")[:200],
                 model=request.model,
             )  # fmt: skip
         except (ContractViolationError, NotServedError) as exc:

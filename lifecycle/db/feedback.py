@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,22 +10,9 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from lifecycle.contract import ContractViolationError
 from lifecycle.db.schema import FeedbackRow, PredictionRow
 from lifecycle.db.types import utcnow
-
-
-def label_index(label: str | int, class_names: Sequence[str]) -> int:
-    """A class name or index → the index. :raises ContractViolationError: naming the known classes."""
-    if isinstance(label, bool):
-        raise ContractViolationError(f"label {label!r} is not a class; classes are {list(class_names)}")
-    if isinstance(label, int):
-        if 0 <= label < len(class_names):
-            return label
-        raise ContractViolationError(f"label index {label} is out of range 0..{len(class_names) - 1}")
-    if label in class_names:
-        return list(class_names).index(label)
-    raise ContractViolationError(f"unknown label {label!r}; classes are {list(class_names)}")
+from lifecycle.labels import Label
 
 
 @dataclass(frozen=True)
@@ -41,14 +27,17 @@ class FeedbackStore:
         self._sessions = sessions
 
     def record(
-        self, model: str, request_id: str, label: int, source: str, ts: datetime | None = None
+        self, model: str, request_id: str, label: int | Label, source: str, ts: datetime | None = None
     ) -> None:
+        """Keep a true label: a class index, or any task's checked :class:`Label`."""
+        checked = Label(index=label) if isinstance(label, int) else label
         with self._sessions.begin() as session:
             session.add(
                 FeedbackRow(
-                    ts=ts or utcnow(), model_name=model, request_id=request_id, label=label, source=source
+                    ts=ts or utcnow(), model_name=model, request_id=request_id, label=checked.index,
+                    target=checked.target, source=source,
                 )
-            )
+            )  # fmt: skip
 
     def labeled(self, model: str, since: datetime | None = None) -> LabeledRows:
         """Logged inputs with their latest true label (requests answered by the champion)."""
@@ -56,7 +45,7 @@ class FeedbackStore:
         query = (
             select(p.request_id, p.features, f.label, f.id)
             .join(f, (f.request_id == p.request_id) & (f.model_name == p.model_name))
-            .where(p.model_name == model, p.role == "champion")
+            .where(p.model_name == model, p.role == "champion", f.label.is_not(None))
             .order_by(f.id)
         )
         if since is not None:
@@ -64,7 +53,8 @@ class FeedbackStore:
         latest: dict[str, tuple[list[float], int]] = {}
         with self._sessions() as session:
             for request_id, features, label, _ in session.execute(query):
-                latest[request_id] = (features, label)  # a later label for the same request wins
+                if label is not None:  # a class (the query asks only for those)
+                    latest[request_id] = (features, label)  # a later label for the same request wins
         ids = list(latest)
         x = np.asarray([latest[i][0] for i in ids], dtype=np.float32)
         return LabeledRows(

@@ -184,8 +184,10 @@ class FeedbackRow(Base):
     ts: Mapped[datetime] = mapped_column(UTCDateTime())
     model_name: Mapped[str] = mapped_column(String(256))
     request_id: Mapped[str] = mapped_column(String(64))
-    label: Mapped[int] = mapped_column(Integer)
-    """Class index in the model's contract."""
+    label: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """A classifier's label: the class index in the model's contract."""
+    target: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Another task's label (``lifecycle.labels``): a regressor's values, a detector's boxes."""
     source: Mapped[str] = mapped_column(String(256))
 
     __table_args__ = (Index("ix_feedback_model_request", "model_name", "request_id"),)

@@ -26,7 +26,7 @@ from intake.register import package_sklearn
 from intake.zoo import ppocr_cls_path, sentences, tokenize, word_crops
 from lifecycle.data import DataSplits
 from lifecycle.db import create_db_engine, session_factory, upgrade_to_head
-from lifecycle.db.schema import PredictionRow, RolloutRow
+from lifecycle.db.schema import FeedbackRow, PredictionRow, RolloutRow
 from lifecycle.db.types import utcnow
 from lifecycle.input_store import InputStore, stack
 from lifecycle.local_version import ModelPackage
@@ -255,6 +255,16 @@ def test_one_process_serves_every_champion_loading_lazily_within_a_memory_budget
         assert infer(client, tabular, {"x": x}).shape[0] == 1
         (regressor_input,) = client.get_model_metadata(names["regressor"])["inputs"]
         predicted = infer(client, names["regressor"], {regressor_input["name"]: xd[:3].astype(np.float32)})
+        feedback = httpx.post(  # the regressor's true value for the request (its id: the first item's)
+            f"{serving.url}/v1/feedback", json={"request_id": f"{names['regressor']}-fb", "label": 151.5,
+                                                "model": names["regressor"]}, timeout=10,
+        )  # fmt: skip
+        assert feedback.status_code == 200 and "151.5" in feedback.json()["label"], feedback.text
+        refused = httpx.post(
+            f"{serving.url}/v1/feedback", json={"request_id": "r", "label": "cat", "model": names["regressor"]},
+            timeout=10,
+        )  # fmt: skip
+        assert refused.status_code == 400 and "a regressor's label is a number" in refused.text, refused.text
 
         broken = httpx.post(
             f"{serving.url}/v2/models/{names['broken']}/infer", json={"inputs": []}, timeout=30
@@ -289,6 +299,9 @@ def test_one_process_serves_every_champion_loading_lazily_within_a_memory_budget
             select(PredictionRow.request_id, PredictionRow.inputs_ref, PredictionRow.predicted_class)
             .where(PredictionRow.model_name == names["image"]).order_by(PredictionRow.id)
         ).all()  # fmt: skip
+        targets = session.scalars(
+            select(FeedbackRow.target).where(FeedbackRow.model_name == names["regressor"])
+        ).all()
         values = session.scalars(
             select(PredictionRow.summary)
             .where(PredictionRow.model_name == names["regressor"])
@@ -296,6 +309,7 @@ def test_one_process_serves_every_champion_loading_lazily_within_a_memory_budget
         ).all()
     engine.dispose()
     assert np.allclose([v["values"] for v in values], predicted.reshape(3, -1), rtol=1e-5)  # what it answered
+    assert targets == [{"values": [151.5]}]
     assert logged[names["image"]] == 4 and logged[names["late"]] == 1 and logged[tabular] == 2
     # every image item sampled (rate 1.0): its input tensors come back exactly from the store
     kept = InputStore(settings.state_path / "inputs", sample_rate=0.0).read(
