@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from lifecycle import __version__
@@ -89,19 +90,27 @@ async def server_metadata() -> JSONResponse:
     return JSONResponse({"name": "lifecycle", "version": __version__, "extensions": ["binary_tensor_data"]})
 
 
-@api.get("/health/live")
-async def live() -> Response:
-    """200 while the process runs."""
-    return Response(status_code=HTTPStatus.OK)
+class Live(BaseModel):
+    live: bool
 
 
-@api.get("/health/ready")
-async def ready() -> Response:
-    """200 once the default model is loaded; 503 before."""
+class Ready(BaseModel):
+    ready: bool
+
+
+@api.get("/health/live", response_model=Live)
+async def live() -> JSONResponse:
+    """200 ``{"live": true}`` while the process runs (the status code is the answer, as the protocol says)."""
+    return JSONResponse({"live": True})
+
+
+@api.get("/health/ready", response_model=Ready, responses={503: ERRORS[503]})
+async def ready() -> JSONResponse | Response:
+    """200 ``{"ready": true}`` once the default model is loaded; 503 before."""
     runtime = ACTIVE.get("runtime")
     if runtime is None or not runtime.host.ready:
         return _error(HTTPStatus.SERVICE_UNAVAILABLE, "the default model is not loaded yet")
-    return Response(status_code=HTTPStatus.OK)
+    return JSONResponse({"ready": True})
 
 
 @api.get("/models/{name}", responses=ERRORS)
