@@ -308,6 +308,9 @@ class MlflowModelRegistry(ModelRegistry, RunTracker):
                 raise UnknownModelError(
                     f"{what} does not exist in the registry at {self.tracking_uri}"
                 ) from exc
+            if code == "INVALID_PARAMETER_VALUE" and name is not None and "name" in str(exc).lower():
+                # a name MLflow refuses (``/`` or ``:`` in it) is the name of no registered model
+                raise UnknownModelError(f"model {name!r} does not exist: {exc.message}") from exc
             if code in ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR") or "Max retries" in str(exc):
                 raise RegistryUnavailableError(f"MLflow at {self.tracking_uri} failed: {exc}") from exc
             raise

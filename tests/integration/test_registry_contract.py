@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +91,9 @@ def test_unknown_and_malformed_references_raise_clear_errors(
 ) -> None:
     with pytest.raises(UnknownModelError, match="nope"):
         registry.list_versions(f"nope-{uuid.uuid4().hex[:6]}")
+    for refused in (":", "a/b"):  # names MLflow refuses are the names of no model (not its error)
+        with pytest.raises(UnknownModelError, match=re.escape(repr(refused))):
+            registry.aliases(refused)
     registry.register(package)
     with pytest.raises(UnknownModelError, match="version 7"):
         registry.get_version(package.name, 7)
