@@ -16,6 +16,7 @@ process id, so replicas sharing a directory never write the same file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -138,7 +139,11 @@ class InputStore:
                 if everything or now - batch.opened >= self._flush_interval_s:
                     due.append(self._open.pop(model))
         for batch in due:
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception:  # the writer thread must outlive any one batch
+                self.stats.write_failures += 1
+                log.exception("writing %d sampled inputs of %s failed", batch.items, batch.model)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -149,26 +154,36 @@ class InputStore:
 
     def _write(self, batch: _Batch) -> None:
         path = self.root / batch.file
+        partial = path.with_suffix(".partial")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
-            partial.write_bytes(npz_bytes(batch.arrays))
+            data = npz_bytes(batch.arrays)
+            partial.write_bytes(data)
             partial.rename(path)
         except OSError:
             self.stats.write_failures += 1
             log.exception("writing %d sampled inputs of %s to %s failed", batch.items, batch.model, path)
+            partial.unlink(missing_ok=True)
             return
         self.stats.written_files += 1
-        self.stats.written_bytes += path.stat().st_size
+        self.stats.written_bytes += len(data)
         self._retain(path.parent)
 
     def _retain(self, directory: Path) -> None:
-        files = sorted(directory.glob("*.npz"), key=lambda p: p.stat().st_mtime)
+        """Remove what is too old, then the oldest beyond the size limit. Another replica may be
+        removing the same files: one that is gone already is simply skipped."""
+        files: list[tuple[float, int, Path]] = []
+        for path in directory.glob("*.npz"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            files.append((stat.st_mtime, stat.st_size, path))
+        files.sort()
         now = time.time()
-        total = sum(p.stat().st_size for p in files)
-        for path in files:
-            size = path.stat().st_size
-            if now - path.stat().st_mtime > self._max_age_s or total > self._max_bytes:
+        total = sum(size for _, size, _ in files)
+        for mtime, size, path in files:
+            if now - mtime > self._max_age_s or total > self._max_bytes:
                 path.unlink(missing_ok=True)
                 total -= size
                 self.stats.removed_files += 1
@@ -182,7 +197,7 @@ class InputStore:
             if ref is None:
                 continue
             file, _, index = ref.rpartition("#")
-            if not file or not index.isdigit() or ".." in Path(file).parts:
+            if not file or not index.isdigit() or ".." in Path(file).parts or Path(file).is_absolute():
                 raise ValueError(f"not an input reference: {ref!r}")
             by_file.setdefault(file, []).append((position, index))
         found: list[dict[str, NDArray[Any]] | None] = [None] * len(refs)
@@ -203,7 +218,11 @@ class InputStore:
 
     def file_bytes(self, model: str) -> int:
         directory = self.root / _model_dir(model)
-        return sum(p.stat().st_size for p in directory.glob("*.npz")) if directory.exists() else 0
+        total = 0
+        for path in directory.glob("*.npz") if directory.exists() else ():
+            with contextlib.suppress(FileNotFoundError):
+                total += path.stat().st_size
+        return total
 
 
 def stack(items: Sequence[Mapping[str, NDArray[Any]]]) -> dict[str, NDArray[Any]]:

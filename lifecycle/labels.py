@@ -71,7 +71,12 @@ def parse_label(contract: ModelContract, label: object) -> Label:
 
 
 def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _boxes(label: object, class_names: Sequence[str]) -> dict[str, Any]:

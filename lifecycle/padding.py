@@ -1,7 +1,8 @@
 """Requests of named tensors merged into batches for one model call, and the outputs split back.
 
 Requests merge when their items have the same shape, or — for a dimension the contract lets be
-padded — when they differ only in its size: every input that has the dimension names a
+padded — when they differ only in its size within one power of two (so padding at most doubles
+it): every input that has the dimension names a
 ``pad_value`` (token ids and attention mask padded with 0, the mask's zeros keeping the padding
 out of attention and pooling). Merged items are padded at the end of that dimension to the
 largest size; each output dimension of the same name is cut back to the request's own size, so a
@@ -57,7 +58,7 @@ def merge_requests(contract: ModelContract, requests: Sequence[Arrays]) -> list[
             for axis, dim in enumerate(specs[name].item_shape, start=1):
                 if isinstance(dim, str) and dim in pads:
                     own[dim] = int(array.shape[axis])
-                    shape.append(dim)
+                    shape.append((dim, _bucket(own[dim])))
                 else:
                     shape.append(int(array.shape[axis]))
             key.append((name, tuple(shape)))
@@ -102,6 +103,12 @@ def split_outputs(contract: ModelContract, merged: Merged, outputs: Arrays) -> l
         parts.append(part)
         start += count
     return parts
+
+
+def _bucket(size: int) -> int:
+    """The power of two at or above ``size``: requests pad only within one, so padding at most
+    doubles a dimension (a long request never inflates a batch of short ones)."""
+    return 1 << max(0, (size - 1).bit_length())
 
 
 def _pad(

@@ -203,8 +203,12 @@ class ModelHost:
             if name != self.default and name not in self._versions:
                 served = ", ".join(repr(n) for n in sorted(set(self._versions) | set(self._models))) or "none"
                 raise NotServedError(f"model {name!r} is not served here (served: {served})")
-            hosted = self._models[name] = self._build(name, name == self.default)
-            return hosted
+        built = self._build(name, name == self.default)  # reads its tags from the registry: unlocked
+        with self._lock:
+            hosted = self._models.setdefault(name, built)
+        if hosted is not built:  # built meanwhile by another thread
+            built.close()
+        return hosted
 
     # -- using a model ---------------------------------------------------------------------------
     def acquire(self, name: str, *, load: bool = True) -> HostedModel | None:

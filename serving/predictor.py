@@ -299,28 +299,34 @@ class Predictor:
         self, served: Served, inputs: dict[str, NDArray[Any]], ids: list[str], role: str,
         interface: ModelContract | None = None,
     ) -> dict[str, NDArray[Any]]:  # fmt: skip
-        """Run, check the outputs (against ``interface``, default the model's own contract), log each
-        item's answer for the task, and its input: a tabular model's features, else a sampled
-        reference (none for the shadow: the champion's record with the same id has it)."""
-        contract = served.contract
+        """:meth:`call`, then :meth:`record` the answers."""
+        outputs, latency_s = self.call(served, inputs, ids, role, interface)
+        self.record(served, inputs, outputs, ids, role, latency_s)
+        return outputs
+
+    def call(
+        self, served: Served, inputs: dict[str, NDArray[Any]], ids: list[str], role: str,
+        interface: ModelContract | None = None,
+    ) -> tuple[dict[str, NDArray[Any]], float]:  # fmt: skip
+        """Run and check the outputs (against ``interface``, default the model's own contract); a
+        failure is logged as the error of every item. Returns the outputs and the call's seconds."""
         start = time.perf_counter()
         try:
-            outputs = (interface or contract).validate_outputs(served.runner.run_named(inputs))
-            answers = summarize(contract, inputs, outputs)
+            outputs = (interface or served.contract).validate_outputs(served.runner.run_named(inputs))
         except Exception as exc:
-            self._submit(
-                served.name,
-                served.version,
-                role,
-                None,
-                ids,
-                None,
-                None,
-                time.perf_counter() - start,
-                repr(exc),
-            )
+            latency_s = time.perf_counter() - start
+            self._submit(served.name, served.version, role, None, ids, None, None, latency_s, repr(exc))
             raise
-        latency_s = time.perf_counter() - start
+        return outputs, time.perf_counter() - start
+
+    def record(
+        self, served: Served, inputs: dict[str, NDArray[Any]], outputs: dict[str, NDArray[Any]], ids: list[str],
+        role: str, latency_s: float,
+    ) -> None:  # fmt: skip
+        """Log each item's answer for the task, and its input: a tabular model's features, else a
+        sampled reference (none for the shadow: the champion's record with the same id has it)."""
+        contract = served.contract
+        answers = summarize(contract, inputs, outputs)
         tabular = contract.is_tabular
         features = inputs[contract.inputs[0].name] if tabular and role != SHADOW else None
         refs = None
@@ -336,7 +342,6 @@ class Predictor:
             self.metrics.series(served.name, served.version, role).observe(
                 latency_s, answers.confidences or (), rows=len(ids)
             )
-        return outputs
 
     def _run(self, served: Served, x: NDArray[np.float32], ids: list[str], role: str) -> Answer:
         start = time.perf_counter()

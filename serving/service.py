@@ -12,7 +12,7 @@ from typing import Annotated
 
 import bentoml
 import numpy as np
-from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
 from bentoml.validators import ContentType, DType
 from fastapi import FastAPI
 from numpy.typing import NDArray
@@ -69,8 +69,8 @@ admin = FastAPI(title="lifecycle serving admin")
 # merges requests (one bad request must not fail a whole batch).
 def _validate_rows(x: NDArray[np.float32]) -> NDArray[np.float32]:
     runtime = ACTIVE.get("runtime")
-    if runtime is None or not runtime.host.ready:
-        return x  # the API answers 503
+    if runtime is None or runtime.host.default is None or not runtime.host.ready:
+        return x  # the API answers 503, or 404 without a default model
     return runtime.default.slot.current().contract.validate_input(x, max_rows=runtime.serving.max_instances)
 
 
@@ -126,6 +126,8 @@ class Classifier:
         machines, so load does not make BentoML shed requests with 503."""
         try:
             return self.runtime.default.predictor.predict_rows(x)
+        except NotServedError as exc:
+            raise NotFound(str(exc)) from exc
         except (ModelNotReadyError, LogOverloadedError) as exc:
             raise ServiceUnavailable(str(exc)) from exc
 

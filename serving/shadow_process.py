@@ -120,18 +120,18 @@ class ProcessMirror:
 
     def offer(self, inputs: Mapping[str, NDArray[Any]], ids: list[str]) -> bool:
         """Send one mirrored request (named input tensors, one id per item) without waiting; False
-        (and counted) when the queue is full, the request too large, or the child gone."""
+        (and counted) when the queue is full, the request too large, or the child gone. Never raises."""
         arrays = [(name, np.ascontiguousarray(array)) for name, array in inputs.items()]
         described: dict[str, Any] = {"ids": ids, "tensors": [[n, a.dtype.str, a.shape] for n, a in arrays]}
         payload = sum(a.nbytes for _, a in arrays)
+        header = json.dumps(described).encode()
         spilled: Path | None = None
-        if FRAME.size + payload + 4096 > self._max_datagram:
+        if FRAME.size + len(header) + payload + 256 > self._max_datagram:
             spilled = self._spill(arrays, payload)
             if spilled is None:
                 self.dropped += 1
                 return False
-            described["file"] = str(spilled)
-        header = json.dumps(described).encode()
+            header = json.dumps({**described, "file": str(spilled)}).encode()
         parts = [FRAME.pack(len(header), 0 if spilled else payload), header]
         if spilled is None:
             parts += [a.tobytes() for _, a in arrays]
@@ -146,13 +146,19 @@ class ProcessMirror:
         return True
 
     def _spill(self, arrays: list[tuple[str, NDArray[Any]]], payload: int) -> Path | None:
-        waiting = sum(1 for _ in itertools.islice(self._spill_dir.iterdir(), MAX_SPILLED))
-        if payload > MAX_SPILL_BYTES or waiting >= MAX_SPILLED:
-            return None
+        """The tensors written to a file for the child; None when too many wait, the request is too
+        large, or the write fails (``/dev/shm`` full: 64 MB in a default container)."""
         path = self._spill_dir / f"{self.sent}-{os.urandom(4).hex()}"
-        with path.open("wb") as f:
-            for _, array in arrays:
-                f.write(array.data)
+        try:
+            waiting = sum(1 for _ in itertools.islice(self._spill_dir.iterdir(), MAX_SPILLED))
+            if payload > MAX_SPILL_BYTES or waiting >= MAX_SPILLED:
+                return None
+            with path.open("wb") as f:
+                for _, array in arrays:
+                    f.write(array.data)
+        except OSError:
+            path.unlink(missing_ok=True)
+            return None
         return path
 
     def stats(self) -> dict[str, int]:

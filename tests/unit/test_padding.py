@@ -35,11 +35,11 @@ def _model(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def test_token_requests_of_different_lengths_run_as_one_padded_call_and_come_back_unpadded() -> None:
     assert paddable_dims(TOKENS) == {"sequence"} and paddable_dims(IMAGES) == frozenset()
-    requests = [_tokens(2, 3), _tokens(1, 5, start=100), _tokens(1, 3, start=50)]
+    requests = [_tokens(2, 3), _tokens(1, 4, start=100), _tokens(1, 3, start=50)]
     (merged,) = merge_requests(TOKENS, requests)
     assert merged.members == [0, 1, 2] and merged.counts == [2, 1, 1]
-    assert merged.inputs["input_ids"].shape == (4, 5)
-    assert merged.inputs["attention_mask"][:2, 3:].tolist() == [[0, 0], [0, 0]]  # padding is masked
+    assert merged.inputs["input_ids"].shape == (4, 4)
+    assert merged.inputs["attention_mask"][:2, 3:].tolist() == [[0], [0]]  # padding is masked
     parts = split_outputs(TOKENS, merged, _model(merged.inputs))
     for request, part in zip(requests, parts, strict=True):
         assert np.array_equal(part["states"], _model(request)["states"])  # as if it ran alone
@@ -69,3 +69,8 @@ def test_a_dimension_that_an_input_without_a_pad_value_has_is_never_padded() -> 
     a = {"input_ids": np.ones((1, 3), np.int64), "positions": np.ones((1, 3), np.int64)}
     b = {"input_ids": np.ones((1, 4), np.int64), "positions": np.ones((1, 4), np.int64)}
     assert len(merge_requests(contract, [a, b])) == 2
+
+
+def test_a_long_request_does_not_pad_a_batch_of_short_ones() -> None:
+    groups = merge_requests(TOKENS, [_tokens(1, 5), _tokens(1, 7), _tokens(1, 100)])
+    assert sorted(g.members for g in groups) == [[0, 1], [2]]  # 5 and 7 share 8; 100 pads alone
