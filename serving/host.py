@@ -195,12 +195,14 @@ class ModelHost:
         return sorted(known)
 
     def get(self, name: str) -> HostedModel:
-        """The model's stack, loaded or not. :raises NotServedError:"""
+        """The model's stack, loaded or not. :raises NotServedError: not listed (any more) and not
+        loaded."""
         with self._lock:
             hosted = self._models.get(name)
-            if hosted is not None:
+            listed = name == self.default or name in self._versions
+            if hosted is not None and (listed or hosted.loaded):  # loaded: serves on without its alias
                 return hosted
-            if name != self.default and name not in self._versions:
+            if not listed:
                 served = ", ".join(repr(n) for n in sorted(set(self._versions) | set(self._models))) or "none"
                 raise NotServedError(f"model {name!r} is not served here (served: {served})")
         built = self._build(name, name == self.default)  # reads its tags from the registry: unlocked

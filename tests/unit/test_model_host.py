@@ -124,6 +124,22 @@ def test_a_model_that_gets_the_alias_later_is_served_at_the_next_listing() -> No
         assert hosted.slot.status.model == "late"
 
 
+def test_a_model_that_lost_its_alias_serves_while_loaded_and_is_unknown_once_unloaded() -> None:
+    listing = {"a": "1", "b": "1", "c": "1"}
+    host, _, _ = make_host(lambda: dict(listing), {"b": 60, "c": 60}, budget_mb=100)
+    host.discover()
+    with host.using("b"):
+        pass
+    del listing["b"]
+    host.refresh()
+    with host.using("b") as hosted:  # loaded: keeps serving its last version
+        assert hosted.loaded
+    with host.using("c"):  # over budget: b, idle, is unloaded
+        pass
+    with pytest.raises(NotServedError, match="'b' is not served here"):
+        host.get("b")
+
+
 def test_over_budget_the_least_recently_used_idle_model_is_unloaded() -> None:
     host, slots, _ = make_host({n: "1" for n in "abcd"}, {"a": 30, "b": 30, "c": 30, "d": 30}, budget_mb=100)
     host.discover()
