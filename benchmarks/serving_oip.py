@@ -24,19 +24,18 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 from rich.table import Table
 from sqlalchemy import func, select
 
 from benchmarks.common import rounded
+from benchmarks.mlserver import start_mlserver
+from benchmarks.oip_load import Served, body_of, c1_p50, drained, p99, paced, raw_p50, status, throughput
 from intake import pretrained
 from intake.zoo import imagenet_normalise, photo_crops, sentences, tokenize
 from lifecycle.child_process import ManagedProcess
@@ -47,40 +46,11 @@ from lifecycle.runtimes.onnxruntime import OrtRunner
 from lifecycle.settings import Settings
 from registry.abc import ModelRegistry
 from serving.bentoml_process import ServingProcess
-from serving.oip import DATATYPES, HEADER_LENGTH
 from serving.settings import ServingSettings
 from tests.conftest import free_port
 
-MLSERVER_VENV = Path(__file__).resolve().parent.parent / ".venv-mlserver"
-MLSERVER_PINS = ("mlserver==1.7.1", "mlserver-mlflow==1.7.1", "uvloop==0.21.0")
-"""uvloop: MLServer 1.7.1's inference workers call ``asyncio.get_event_loop()``, which uvloop 0.22+ refuses."""
 FOOTPRINT_CONSTANT_MB = 64.0
 """The stated constant of the memory goal: per-model bookkeeping, arena and session overhead."""
-
-
-@dataclass
-class Served:
-    """A registered model as the benchmark calls it."""
-
-    name: str
-    onnx: Path
-    feeds: dict[str, np.ndarray]
-    binary: bool
-    rate: float
-    """Requests per second under the mixed load."""
-
-
-def mlserver_python() -> Path:
-    """MLServer's interpreter, installing it into its own environment on first use."""
-    python = MLSERVER_VENV / "bin" / "python"
-    if not (MLSERVER_VENV / "bin" / "mlserver").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True)
-        pins = [f"{p}=={__import__(p).__version__}" for p in ("mlflow", "onnxruntime")]
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *MLSERVER_PINS, *pins],
-            check=True,
-        )  # fmt: skip
-    return python
 
 
 def register(registry: ModelRegistry, workdir: Path, digits: str) -> list[Served]:
@@ -107,120 +77,6 @@ def register(registry: ModelRegistry, workdir: Path, digits: str) -> list[Served
         }
         served.append(Served(name, path, dict(feeds) if feeds is not None else image, binary=True, rate=rate))
     return served
-
-
-def body_of(model: Served) -> tuple[bytes, dict[str, str]]:
-    """The request a client sends: JSON numbers, or (binary) a JSON header followed by the raw
-    tensors (the protocol's binary tensor data extension)."""
-    inputs = []
-    for name, array in model.feeds.items():
-        entry: dict[str, Any] = {
-            "name": name,
-            "shape": list(array.shape),
-            "datatype": DATATYPES[array.dtype.name],
-        }
-        if model.binary:
-            entry["parameters"] = {"binary_data_size": array.nbytes}
-        else:
-            entry["data"] = array.ravel().tolist()
-        inputs.append(entry)
-    message: dict[str, Any] = {"inputs": inputs}
-    if model.binary:  # and the answer in binary too, as a binary client asks (a JSON list of 49,152
-        message["parameters"] = {"binary_data_output": True}  # floats costs the server ~30 ms)
-    header = json.dumps(message).encode()
-    if not model.binary:
-        return header, {"Content-Type": "application/json"}
-    payload = b"".join(np.ascontiguousarray(a).tobytes() for a in model.feeds.values())
-    return header + payload, {HEADER_LENGTH: str(len(header)), "Content-Type": "application/octet-stream"}
-
-
-async def _infer_ms(http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> float:
-    start = time.perf_counter()
-    async with http.post(url, data=body, headers=headers) as r:
-        await r.read()
-        if r.status != 200:
-            raise RuntimeError(f"{url}: {r.status} {await r.text()}")
-    return (time.perf_counter() - start) * 1e3
-
-
-async def c1_p50(url: str, body: bytes, headers: dict[str, str], n: int) -> float:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(10):
-            await _infer_ms(http, url, body, headers)
-        return statistics.median([await _infer_ms(http, url, body, headers) for _ in range(n)])
-
-
-def raw_p50(runner: OrtRunner, feeds: dict[str, np.ndarray], n: int) -> float:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        runner.run_named(feeds)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
-async def throughput(url: str, body: bytes, headers: dict[str, str], seconds: float) -> tuple[float, int]:
-    done, errors = 0, 0
-    stop = time.perf_counter() + seconds
-
-    async def worker(http: aiohttp.ClientSession) -> None:
-        nonlocal done, errors
-        while time.perf_counter() < stop:
-            async with http.post(url, data=body, headers=headers) as r:
-                await r.read()
-                done, errors = (done + 1, errors) if r.status == 200 else (done, errors + 1)
-
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as http:
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(http) for _ in range(32)))
-        return done / (time.perf_counter() - start), errors
-
-
-async def paced(base: str, models: list[Served], seconds: float) -> dict[str, list[float]]:
-    """Each model at its own fixed rate (open loop: a request starts on schedule, whatever the
-    others do) for ``seconds``; every request's latency in ms. :raises RuntimeError: a failed one."""
-    out: dict[str, list[float]] = {m.name: [] for m in models}
-
-    async def one(http: aiohttp.ClientSession, m: Served, body: bytes, headers: dict[str, str]) -> None:
-        out[m.name].append(await _infer_ms(http, f"{base}/v2/models/{m.name}/infer", body, headers))
-
-    async def drive(http: aiohttp.ClientSession, m: Served) -> None:
-        body, headers = body_of(m)
-        start, tasks, k = time.perf_counter(), [], 0
-        while (due := start + k / m.rate) < start + seconds:
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            tasks.append(asyncio.create_task(one(http, m, body, headers)))
-            k += 1
-        await asyncio.gather(*tasks)
-
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
-        await asyncio.gather(*(drive(http, m) for m in models))
-    return out
-
-
-def p99(values: list[float]) -> float:
-    return float(np.percentile(values, 99))
-
-
-def start_mlserver(workdir: Path, model_dir: Path, name: str) -> tuple[ManagedProcess, str]:
-    python = mlserver_python()
-    root = workdir / "mlserver"
-    (root / name).mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    (root / "settings.json").write_text(json.dumps({
-        "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(), "host": "127.0.0.1",
-    }))  # fmt: skip
-    (root / name / "model-settings.json").write_text(json.dumps({
-        "name": name, "implementation": "mlserver_mlflow.MLflowRuntime", "parameters": {"uri": str(model_dir)},
-    }))  # fmt: skip
-    env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    process = ManagedProcess(
-        "mlserver", [str(python.parent / "mlserver"), "start", str(root)],
-        health_url=f"http://127.0.0.1:{port}/v2/models/{name}/ready", log_path=workdir / "mlserver.log",
-        env=env, cwd=root, startup_timeout_s=240,
-    )  # fmt: skip
-    process.start()
-    return process, f"http://127.0.0.1:{port}"
 
 
 def storage_per_1000(
@@ -267,19 +123,6 @@ def logged_counts(settings: Settings, names: list[str]) -> dict[str, int]:
         )
     engine.dispose()
     return {n: int(counts.get(n, 0)) for n in names}
-
-
-async def status(url: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/admin/status") as r:
-        return dict(await r.json())
-
-
-async def drained(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while (log := (await status(url))["prediction_log"])["pending"] or log["written"] != log["accepted"]:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the prediction log did not drain within {timeout_s:.0f} s: {log}")
-        await asyncio.sleep(0.2)
 
 
 def run(
