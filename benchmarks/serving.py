@@ -7,8 +7,8 @@
   settings (a FastAPI route mounted into the service, as our ``/v1/predict``): routing, validation,
   batching, metrics, prediction log; goal ≤ +0.3 ms at concurrency 1, judged on 3 blocks of requests
   sent one at a time to ours and the bare route in a shuffled order (finer than the round medians,
-  which are shown too). Also shown: bare services with
-  ``@bentoml.api`` (async, tuned like ours; and written the default way: a sync API, access log on);
+  which are shown too). Also shown: bare services with ``@bentoml.api`` (async, tuned like ours;
+  and written the default way: a sync API, access log on);
 - throughput at concurrency 32: ours vs ``mlflow models serve`` (goal ≥ 1.0×), and our adaptive
   batching on vs off (the same service started with ``LIFECYCLE_SERVING_MAX_BATCH_SIZE=1``; goal
   ≥ 1.5×); BentoML's own batching (``/v1/predict_array``) for comparison;
